@@ -1,0 +1,61 @@
+"""URL normalization: one spelling per article, so re-discovery and re-import add nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+# Query parameters that only track the click, never select content.
+TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid",
+    "mc_cid", "mc_eid", "_ga", "_gl", "ref", "ref_src", "ref_url", "cmpid", "smid", "smtyp",
+    "ncid", "sr_share", "taid", "ito", "cid", "ocid", "guccounter", "at_medium", "at_campaign",
+    "rss", "traffic_source", "src", "outputtype",
+})
+TRACKING_PREFIXES = ("utm_", "mkt_", "pk_", "hsa_", "__hs", "oly_", "vero_")
+
+
+def _is_tracking(key: str) -> bool:
+    k = key.lower()
+    return k in TRACKING_PARAMS or k.startswith(TRACKING_PREFIXES)
+
+
+def normalize_url(url: str, base: str | None = None) -> str:
+    """Absolute, lower-case scheme and host, no fragment, default port or tracking parameters."""
+    url = url.strip()
+    if base:
+        url = urljoin(base, url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    port = parts.port if parts.port and (scheme, parts.port) not in (("http", 80), ("https", 443)) else None
+    netloc = host + (f":{port}" if port else "")
+    if parts.username:  # credentials never belong in a stored URL
+        netloc = netloc
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if not _is_tracking(k)])
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def host_of(url: str) -> str:
+    """The lower-case hostname of url, without a leading www."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+def url_key(url: str) -> str:
+    """A looser key for matching URL variants: no scheme, www., trailing slash or AMP marker."""
+    parts = urlsplit(normalize_url(url))
+    path = parts.path.rstrip("/")
+    for amp in ("/amp", ".amp"):
+        if path.endswith(amp):
+            path = path[: -len(amp)]
+    path = path.replace("/amp/", "/")
+    query = "&".join(q for q in parts.query.split("&") if q and not q.startswith(("amp=", "amp")))
+    return host_of(url) + path + ("?" + query if query else "")
+
+
+def article_id(url: str) -> str:
+    """Stable id of the article stored under a normalized URL (16 hex digits of SHA-256)."""
+    return hashlib.sha256(normalize_url(url).encode()).hexdigest()[:16]

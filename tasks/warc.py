@@ -1,0 +1,102 @@
+"""Read WARC response records as RawPages (backfills, demo, tests) and write small WARCs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import BytesIO
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from newsflow.errors import InputFileError
+
+
+@dataclass(kw_only=True)
+class WarcResponse:
+    """One WARC response record: the page URL, fetch time, HTTP status, headers and body."""
+
+    url: str
+    fetched_at: datetime
+    status: int
+    content_type: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lname), None)
+
+
+def parse_warc_date(value: str | None) -> datetime:
+    """WARC-Date (ISO 8601, Z suffix) as an aware UTC datetime; now when missing or bad."""
+    if value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError:
+            pass
+    return datetime.now(UTC)
+
+
+def iter_warc(path: str | Path) -> Iterator[WarcResponse]:
+    """Stream the response records of a (gzipped or plain) WARC file, one at a time."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputFileError(str(p), "no such WARC file")
+    with p.open("rb") as fh:
+        try:
+            for rec in ArchiveIterator(fh):
+                if rec.rec_type != "response":
+                    continue
+                url = rec.rec_headers.get_header("WARC-Target-URI") or ""
+                http = rec.http_headers
+                status = int(http.get_statuscode() or 0) if http else 0
+                headers = tuple(http.headers) if http else ()
+                ctype = (http.get_header("Content-Type") if http else None) or ""
+                yield WarcResponse(
+                    url=url,
+                    fetched_at=parse_warc_date(rec.rec_headers.get_header("WARC-Date")),
+                    status=status,
+                    content_type=ctype,
+                    body=rec.content_stream().read(),
+                    headers=headers,
+                )
+        except Exception as exc:  # warcio raises bare exceptions on truncated or non-WARC input
+            if isinstance(exc, InputFileError):
+                raise
+            raise InputFileError(str(p), f"not a readable WARC file ({exc})") from exc
+
+
+def count_responses(path: str | Path) -> int:
+    """How many response records a WARC holds (for progress bars); reads headers only."""
+    n = 0
+    with Path(path).open("rb") as fh:
+        for rec in ArchiveIterator(fh):
+            n += rec.rec_type == "response"
+    return n
+
+
+def write_warc(path: str | Path, records: Iterable[WarcResponse]) -> int:
+    """Write response records to a gzipped WARC; returns how many were written."""
+    n = 0
+    with Path(path).open("wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for r in records:
+            headers = list(r.headers) or [("Content-Type", r.content_type or "text/html")]
+            if not any(k.lower() == "content-type" for k, _ in headers):
+                headers.append(("Content-Type", r.content_type or "text/html"))
+            http = StatusAndHeaders(f"{r.status} OK", headers, protocol="HTTP/1.1")
+            date = r.fetched_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            rec = writer.create_warc_record(
+                r.url,
+                "response",
+                payload=BytesIO(r.body),
+                http_headers=http,
+                warc_headers_dict={"WARC-Date": date},
+            )
+            writer.write_record(rec)
+            n += 1
+    return n
