@@ -1,0 +1,62 @@
+"""Reads the flows need: what is stored already, validators, raw pages for re-extraction."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import duckdb
+
+from newsflow.types import RawPage
+
+
+def stored_urls(con: duckdb.DuckDBPyConnection, urls: list[str]) -> set[str]:
+    """Which of urls already have an article, or failed permanently (not worth fetching again)."""
+    if not urls:
+        return set()
+    rows = con.execute(
+        "SELECT url FROM article_records WHERE url IN (SELECT unnest($1)) UNION "
+        "SELECT url FROM failures WHERE url IN (SELECT unnest($1)) "
+        "AND (NOT transient OR next_retry_at > $2)",
+        [urls, datetime.now(UTC)],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def all_known_urls(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """Every URL discovery should skip: stored articles and failures not yet due for a retry."""
+    rows = con.execute(
+        "SELECT url FROM article_records UNION SELECT url FROM failures "
+        "WHERE NOT transient OR next_retry_at > ?", [datetime.now(UTC)]).fetchall()
+    return frozenset(r[0] for r in rows)
+
+
+def validators(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """Stored (etag, last_modified, body_sha256) per feed / sitemap / listing URL."""
+    rows = con.execute("SELECT url, etag, last_modified, body_sha256 FROM http_validators").fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def iter_raw_pages(con: duckdb.DuckDBPyConnection, *, batch: int = 200,
+                   source: str | None = None) -> Iterator[list[RawPage]]:
+    """Stored raw pages in batches, decompressed, for re-extraction."""
+    sql = ("SELECT url, source, fetched_at, status, content_type, final_url, etag, last_modified, "
+           "body_gz FROM raw_pages" + (" WHERE source = ?" if source else "") + " ORDER BY url")
+    cur = con.execute(sql, [source] if source else [])
+    while rows := cur.fetchmany(batch):
+        yield [RawPage(url=r[0], source=r[1], fetched_at=r[2], status=r[3], content_type=r[4] or "",
+                       final_url=r[5] or "", etag=r[6], last_modified=r[7],
+                       body=gzip.decompress(r[8])) for r in rows]
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Row count of every base table (for the demo summary and idempotence checks)."""
+    names = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+        "ORDER BY table_name").fetchall()]
+    out = {}
+    for n in names:
+        row = con.execute(f'SELECT count(*) FROM "{n}"').fetchone()
+        out[n] = int(row[0]) if row else 0
+    return out

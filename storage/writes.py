@@ -1,0 +1,157 @@
+"""Idempotent writes: re-importing a WARC or re-running a flow adds no rows."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from newsflow.types import Article, Failure, RawPage, Registry
+
+EXTRACTOR = "trafilatura"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def upsert_sources(con: duckdb.DuckDBPyConnection, registry: Registry) -> None:
+    """Mirror the registry into the sources table (so the articles view can join on it)."""
+    rows = [(s.name, s.publisher, s.kind, list(s.domains), list(s.feeds), list(s.sitemaps),
+             list(s.pages), s.enabled, now()) for s in registry.sources]
+    if not rows:
+        return
+    con.executemany(
+        "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+        "publisher = excluded.publisher, kind = excluded.kind, domains = excluded.domains, "
+        "feeds = excluded.feeds, sitemaps = excluded.sitemaps, pages = excluded.pages, "
+        "enabled = excluded.enabled, updated_at = excluded.updated_at "
+        "WHERE sources.publisher IS DISTINCT FROM excluded.publisher "
+        "OR sources.kind IS DISTINCT FROM excluded.kind "
+        "OR sources.domains IS DISTINCT FROM excluded.domains "
+        "OR sources.feeds IS DISTINCT FROM excluded.feeds "
+        "OR sources.sitemaps IS DISTINCT FROM excluded.sitemaps "
+        "OR sources.pages IS DISTINCT FROM excluded.pages "
+        "OR sources.enabled IS DISTINCT FROM excluded.enabled",
+        rows,
+    )
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow: str, params: dict[str, Any]) -> None:
+    """Record a run; a re-run under the same id (a re-import) updates its row instead of adding one."""
+    con.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?, NULL) ON CONFLICT (run_id) DO UPDATE "
+        "SET started_at = excluded.started_at, finished_at = NULL, status = 'running'",
+        [run_id, flow, now(), json.dumps(params, default=str)],
+    )
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, stats: Any) -> None:
+    con.execute("UPDATE runs SET finished_at = ?, status = ?, stats = ? WHERE run_id = ?",
+                [now(), status, json.dumps(stats, default=str), run_id])
+
+
+def store_pages(con: duckdb.DuckDBPyConnection, pages: Sequence[RawPage]) -> None:
+    """Keep each page's raw body gzip-compressed; the first stored body of a URL wins."""
+    rows = [(p.url, p.source, p.fetched_at, p.status, p.content_type, p.final_url or p.url,
+             p.etag, p.last_modified, hashlib.sha256(p.body).hexdigest(), len(p.body),
+             gzip.compress(p.body, compresslevel=5, mtime=0)) for p in pages]
+    if rows:
+        con.executemany("INSERT INTO raw_pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (url) DO NOTHING", rows)
+
+
+def _article_row(a: Article, extracted_at: datetime) -> tuple[Any, ...]:
+    return (a.article_id, a.url, a.source, a.canonical_url, a.title, a.author, a.published_at,
+            a.date_trusted, a.fetched_at, a.sitename, a.language, a.word_count, a.text,
+            a.raw_text or a.text, list(a.links), extracted_at, EXTRACTOR)
+
+
+def store_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article], *,
+                   replace: bool = False) -> int:
+    """Insert articles not stored yet (or replace them, for re-extraction); returns how many are new."""
+    if not articles:
+        return 0
+    ids = [a.article_id for a in articles]
+    before = con.execute("SELECT count(*) FROM article_records WHERE article_id IN "
+                         "(SELECT unnest(?))", [ids]).fetchone()
+    existing = int(before[0]) if before else 0
+    conflict = ("DO UPDATE SET canonical_url = excluded.canonical_url, title = excluded.title, "
+                "author = excluded.author, published_at = excluded.published_at, "
+                "date_trusted = excluded.date_trusted, sitename = excluded.sitename, "
+                "language = excluded.language, word_count = excluded.word_count, "
+                "text = excluded.text, raw_text = excluded.raw_text, links = excluded.links, "
+                "extracted_at = excluded.extracted_at, extractor = excluded.extractor"
+                if replace else "DO NOTHING")
+    stamp = now()
+    con.executemany(
+        "INSERT INTO article_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        f"ON CONFLICT (article_id) {conflict}",
+        [_article_row(a, stamp) for a in articles],
+    )
+    # A page that now has an article no longer counts as failed.
+    con.execute("DELETE FROM failures WHERE url IN (SELECT unnest(?))", [[a.url for a in articles]])
+    return len(set(ids)) - existing
+
+
+def retry_after(f: Failure, attempts: int) -> datetime | None:
+    """When a failed URL may be tried again: backoff for transient failures, never for permanent."""
+    if not f.transient:
+        return None
+    return now() + timedelta(minutes=min(15 * 2 ** max(attempts - 1, 0), 24 * 60))
+
+
+def record_failures(con: duckdb.DuckDBPyConnection, failures: Iterable[Failure]) -> int:
+    """Upsert each URL's failure state (reason, attempts, last status, next retry)."""
+    n = 0
+    for f in failures:
+        row = con.execute("SELECT attempts FROM failures WHERE url = ?", [f.url]).fetchone()
+        attempts = (int(row[0]) if row else 0) + max(f.attempts, 1)
+        stamp = now()
+        con.execute(
+            "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE "
+            "SET stage = excluded.stage, reason = excluded.reason, detail = excluded.detail, "
+            "last_status = excluded.last_status, transient = excluded.transient, "
+            "attempts = excluded.attempts, last_failed_at = excluded.last_failed_at, "
+            "next_retry_at = excluded.next_retry_at",
+            [f.url, f.source, f.stage, f.reason, f.detail[:2000], f.status, f.transient, attempts,
+             stamp, stamp, retry_after(f, attempts)],
+        )
+        n += 1
+    return n
+
+
+def record_import_failures(con: duckdb.DuckDBPyConnection, failures: Iterable[Failure]) -> None:
+    """Failures of a WARC import: the same record fails the same way, so keep one row, unchanged."""
+    stamp = now()
+    rows = [(f.url, f.source, f.stage, f.reason, f.detail[:2000], f.status, f.transient,
+             max(f.attempts, 1), stamp, stamp, None) for f in failures]
+    if rows:
+        con.executemany("INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (url) DO NOTHING", rows)
+
+
+def record_attempts(con: duckdb.DuckDBPyConnection, run_id: str,
+                    rows: Iterable[tuple[str, str, str, str, int | None, str | None, int]]) -> None:
+    """Log (url, source, kind, outcome, status, reason, attempts) exchanges of a live run."""
+    stamp = now()
+    data = [(url, source, run_id, stamp, kind, outcome, status, reason, attempts)
+            for url, source, kind, outcome, status, reason, attempts in rows]
+    if data:
+        con.executemany("INSERT INTO fetch_attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT DO NOTHING", data)
+
+
+def save_validators(con: duckdb.DuckDBPyConnection,
+                    validators: dict[str, tuple[str | None, str | None, str | None]]) -> None:
+    """Remember ETag / Last-Modified / body hash of feeds and sitemaps for the next conditional GET."""
+    rows = [(u, e, lm, h, now()) for u, (e, lm, h) in validators.items()]
+    if rows:
+        con.executemany("INSERT INTO http_validators VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) "
+                        "DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified, "
+                        "body_sha256 = excluded.body_sha256, checked_at = excluded.checked_at", rows)
