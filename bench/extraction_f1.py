@@ -146,8 +146,6 @@ def newsflow_command() -> list[str]:
 
 def run_newsflow(pages: Sequence[BenchPage], workdir: Path) -> dict[str, str]:
     """Import the pages as a WARC with the newsflow CLI; text by normalized URL."""
-    import duckdb
-
     warc = workdir / "f1.warc.gz"
     db = workdir / "f1.duckdb"
     build_benchmark_warc(warc, pages)
@@ -161,12 +159,22 @@ def run_newsflow(pages: Sequence[BenchPage], workdir: Path) -> dict[str, str]:
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}")
+    return read_articles(db)
+
+
+def read_articles(db: Path) -> dict[str, str]:
+    """Text of every stored article by normalized URL (its canonical URL as a fallback)."""
+    import duckdb
+
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("SELECT url, text FROM articles").fetchall()
+        rows = con.execute("SELECT url, canonical_url, text FROM articles").fetchall()
     finally:
         con.close()
-    return {normalize_url(url): text or "" for url, text in rows}
+    texts = {normalize_url(canonical): text or "" for _, canonical, text in rows if canonical}
+    # The stored URL wins over another page's canonical URL.
+    texts.update({normalize_url(url): text or "" for url, _, text in rows})
+    return texts
 
 
 def score_newsflow(pages: Sequence[BenchPage]) -> Scores:
