@@ -73,14 +73,13 @@ def _article_row(a: Article, extracted_at: datetime) -> tuple[Any, ...]:
 
 
 def store_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article], *,
-                   replace: bool = False) -> int:
-    """Insert articles not stored yet (or replace them, for re-extraction); returns how many are new."""
+                   replace: bool = False) -> list[str]:
+    """Insert articles not stored yet (or replace them, for re-extraction); returns the new ids."""
     if not articles:
-        return 0
-    ids = [a.article_id for a in articles]
-    before = con.execute("SELECT count(*) FROM article_records WHERE article_id IN "
-                         "(SELECT unnest(?))", [ids]).fetchone()
-    existing = int(before[0]) if before else 0
+        return []
+    ids = list(dict.fromkeys(a.article_id for a in articles))
+    existing = {r[0] for r in con.execute("SELECT article_id FROM article_records WHERE "
+                                          "article_id IN (SELECT unnest(?))", [ids]).fetchall()}
     conflict = ("DO UPDATE SET canonical_url = excluded.canonical_url, title = excluded.title, "
                 "author = excluded.author, published_at = excluded.published_at, "
                 "date_trusted = excluded.date_trusted, sitename = excluded.sitename, "
@@ -96,7 +95,7 @@ def store_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article], 
     )
     # A page that now has an article no longer counts as failed.
     con.execute("DELETE FROM failures WHERE url IN (SELECT unnest(?))", [[a.url for a in articles]])
-    return len(set(ids)) - existing
+    return [i for i in ids if i not in existing]
 
 
 def retry_after(f: Failure, attempts: int) -> datetime | None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import lxml.html
 import trafilatura
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from trafilatura.settings import Document
 
 from newsflow.types import Article, Failure, RawPage
@@ -63,6 +68,18 @@ def _canonical(tree: lxml.html.HtmlElement, base: str) -> str | None:
             url = normalize_url(str(hits[0]), base)
             if url.startswith(("http://", "https://")):
                 return url
+    return None
+
+
+def _language(tree: lxml.html.HtmlElement) -> str | None:
+    """The page's declared language (<html lang>, content-language, og:locale) as a short code."""
+    for xpath in ("/html/@lang", '//meta[@http-equiv="content-language"]/@content',
+                  '//meta[@property="og:locale"]/@content'):
+        hits = tree.xpath(xpath)
+        if hits:
+            code = str(hits[0]).strip().replace("_", "-").split("-")[0].lower()
+            if 2 <= len(code) <= 3 and code.isalpha():
+                return code
     return None
 
 
@@ -127,6 +144,7 @@ def extract_page(page: RawPage) -> Article | Failure:
         return _fail(page, "not_html", "no HTML document found")
     base = page.final_url or page.url
     canonical = _canonical(tree, base)
+    language = _language(tree)
     anchors = _anchors(tree, base)
     try:
         doc = trafilatura.bare_extraction(tree, url=base, date_extraction_params=DATE_PARAMS,
@@ -140,7 +158,7 @@ def extract_page(page: RawPage) -> Article | Failure:
         article_id=article_id(page.url), url=page.url, source=page.source,
         fetched_at=page.fetched_at, text=doc.text, raw_text=doc.text,
         canonical_url=canonical, title=doc.title, author=doc.author, published_at=published,
-        date_trusted=trusted, sitename=doc.sitename, language=doc.language,
+        date_trusted=trusted, sitename=doc.sitename, language=doc.language or language,
         links=body_links(anchors, doc.text),
     )
 
@@ -150,7 +168,41 @@ def extract_pages(pages: Sequence[RawPage]) -> list[Article | Failure]:
     return [extract_page(p) for p in pages]
 
 
-@task(name="extract-batch", task_run_name="extract-{label}")
+_POOL: ProcessPoolExecutor | None = None
+
+
+def default_workers() -> int:
+    """Extraction processes: $NEWSFLOW_WORKERS, else one per core."""
+    return int(os.environ.get("NEWSFLOW_WORKERS") or os.cpu_count() or 1)
+
+
+@contextmanager
+def extraction_pool(workers: int | None = None) -> Iterator[None]:
+    """Worker processes for extract_batch while the flow's own process does I/O and writes.
+
+    Prefect tasks run in threads of the flow process and hand the CPU-bound work to this pool:
+    a ProcessPoolTaskRunner would start one ephemeral Prefect API server per worker process
+    when no server is configured. forkserver, not fork: the flow process has threads.
+    """
+    global _POOL
+    n = default_workers() if workers is None else workers
+    if n <= 1 or _POOL is not None:
+        yield
+        return
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["tasks.extract"])
+    _POOL = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+    try:
+        yield
+    finally:
+        pool, _POOL = _POOL, None
+        pool.shutdown(cancel_futures=True)
+
+
+@task(name="extract-batch", task_run_name="extract-{label}", cache_policy=NO_CACHE)
 def extract_batch(pages: list[RawPage], label: str = "batch") -> list[Article | Failure]:
     """Prefect task: extract one batch of pages (one task per batch keeps Prefect overhead low)."""
-    return extract_pages(pages)
+    pool = _POOL
+    if pool is None:
+        return extract_pages(pages)
+    return pool.submit(extract_pages, pages).result()

@@ -132,6 +132,10 @@ def classify_exception(exc: BaseException) -> _Fail:
     """Map a requests/urllib3/socket exception to a failure reason."""
     detail = str(exc)[:300]
     chain = list(_chain(exc))
+    # urllib3's NewConnectionError (refused, DNS) subclasses ConnectTimeoutError: test it first.
+    if any(isinstance(e, urllib3.exceptions.NewConnectionError | ConnectionRefusedError)
+           for e in chain):
+        return _Fail("connect_error", detail, transient=True, retry=True)
     if any(isinstance(e, requests.exceptions.ConnectTimeout
                       | urllib3.exceptions.ConnectTimeoutError) for e in chain):
         return _Fail("timeout", "connect timeout: " + detail, transient=True, retry=True)

@@ -1,0 +1,84 @@
+"""What every ingest-like flow does at its end: run record, artifacts, the ingested event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any
+
+from prefect.artifacts import create_table_artifact
+from prefect.events import emit_event
+
+from newsflow.types import Failure, SourceStats
+from storage import writes
+from tasks.store import BatchOutcome, guarded_writer
+
+INGESTED_EVENT = "news.articles.ingested"
+
+
+class RunStats:
+    """Per-source counters of one run, fed by discovery, fetch and store outcomes."""
+
+    def __init__(self) -> None:
+        self.by_source: dict[str, SourceStats] = {}
+        self.new_article_ids: list[str] = []
+        self.skipped_known = 0
+
+    def of(self, source: str) -> SourceStats:
+        return self.by_source.setdefault(source, SourceStats(source=source))
+
+    def add_outcome(self, out: BatchOutcome) -> None:
+        for source, n in out.new_articles.items():
+            self.of(source).new_articles += n
+        self.new_article_ids.extend(out.new_article_ids)
+        self.add_failures(out.failures)
+
+    def add_failures(self, failures: Iterable[Failure]) -> None:
+        for f in failures:
+            self.of(f.source).add_failure(f.reason)
+
+    @property
+    def new_articles(self) -> int:
+        return sum(s.new_articles for s in self.by_source.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(s.failed for s in self.by_source.values())
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per source for the table artifact, reasons spelled out."""
+        out = []
+        for s in sorted(self.by_source.values(), key=lambda s: s.source):
+            row = asdict(s)
+            row["failures_by_reason"] = ", ".join(
+                f"{k}: {v}" for k, v in sorted(s.failures_by_reason.items())) or "-"
+            out.append(row)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"new_articles": self.new_articles, "failed": self.failed,
+                "skipped_known": self.skipped_known, "sources": self.rows()}
+
+
+def finish(db: str, run_id: str, flow: str, stats: RunStats, *, status: str = "completed") -> None:
+    """Close the run record, publish the per-source table artifact and emit the ingested event."""
+    with guarded_writer(db) as con:
+        writes.finish_run(con, run_id, status, stats.as_dict())
+    create_table_artifact(
+        key=f"{flow}-summary",
+        table=stats.rows() or [{"source": "-", "note": "nothing to do"}],
+        description=f"newsflow {flow} run {run_id}: {stats.new_articles} new articles, "
+                    f"{stats.failed} failures",
+    )
+    emit_event(
+        event=INGESTED_EVENT,
+        resource={"prefect.resource.id": f"newsflow.db.{db}", "prefect.resource.name": db},
+        payload={"run_id": run_id, "flow": flow, "db": db, "new_articles": stats.new_articles,
+                 "failed": stats.failed},
+    )
+
+
+def begin(db: str, run_id: str, flow: str, params: dict[str, Any]) -> None:
+    """Record the start of a run."""
+    with guarded_writer(db) as con:
+        writes.start_run(con, run_id, flow, params)

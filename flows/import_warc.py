@@ -1,0 +1,123 @@
+"""import-warc flow: WARC response records through the same extract and store path as live fetching."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.common import RunStats, begin, finish
+from newsflow.config import load_registry
+from newsflow.progress import Progress
+from newsflow.types import Article, Failure, RawPage, Registry
+from newsflow.urls import host_of, normalize_url
+from storage.db import db_path, reader
+from storage.reads import all_known_urls
+from tasks.extract import default_workers, extract_batch, extraction_pool
+from tasks.store import register_sources, store_batch
+from tasks.warc import WarcResponse, count_responses, iter_warc
+
+
+def warc_run_id(paths: Sequence[str]) -> str:
+    """A run id derived from the files, so re-importing the same WARC updates its run row."""
+    h = hashlib.sha256()
+    for p in paths:
+        path = Path(p)
+        size = path.stat().st_size
+        h.update(f"{path.name}:{size}".encode())
+        with path.open("rb") as fh:  # head and tail: cheap, and enough to tell WARCs apart
+            h.update(fh.read(1 << 20))
+            fh.seek(max(0, size - (1 << 20)))
+            h.update(fh.read())
+    return "warc-" + h.hexdigest()[:16]
+
+
+def to_page(rec: WarcResponse, registry: Registry) -> RawPage | Failure:
+    """A WARC record as a RawPage of its source (the hostname for hosts no source lists)."""
+    url = normalize_url(rec.url)
+    src = registry.source_for_host(host_of(url))
+    source = src.name if src else host_of(url)
+    if not url.startswith(("http://", "https://")):
+        return Failure(url=rec.url or "(no WARC-Target-URI)", source=source or "-", stage="fetch",
+                       reason="bad_url", detail="WARC-Target-URI is not an http(s) URL")
+    if rec.status != 200:
+        return Failure(url=url, source=source, stage="fetch", reason=f"http_{rec.status}",
+                       status=rec.status, detail="WARC response record with a non-200 status")
+    return RawPage(url=url, source=source, fetched_at=rec.fetched_at, body=rec.body,
+                   status=rec.status, content_type=rec.content_type, final_url=url,
+                   etag=rec.header("ETag"), last_modified=rec.header("Last-Modified"))
+
+
+def batches(paths: Sequence[str], registry: Registry, known: set[str], stats: RunStats,
+            size: int) -> Iterator[tuple[list[RawPage], list[Failure]]]:
+    """Stream (pages to extract, failures) batches, skipping URLs already stored or seen."""
+    pages: list[RawPage] = []
+    failures: list[Failure] = []
+    for path in paths:
+        for rec in iter_warc(path):
+            item = to_page(rec, registry)
+            if item.url in known:
+                stats.skipped_known += 1
+                continue
+            known.add(item.url)
+            stats.of(item.source).fetched += 1
+            (pages if isinstance(item, RawPage) else failures).append(item)  # type: ignore[arg-type]
+            if len(pages) + len(failures) >= size:
+                yield pages, failures
+                pages, failures = [], []
+    if pages or failures:
+        yield pages, failures
+
+
+@flow(name="import-warc", task_runner=ThreadPoolTaskRunner(max_workers=4))
+def import_warc(paths: list[str], sources_file: str | None = None, db: str | None = None,
+                batch_size: int = 50, workers: int | None = None, show_progress: bool = False,
+                run_dedupe: bool = True) -> dict[str, object]:
+    """Import WARC files (backfills, the demo, tests): extract in worker processes, store in batches."""
+    logger = get_run_logger()
+    registry = load_registry(sources_file)
+    dbp = str(db_path(db))
+    paths = [str(Path(p)) for p in paths]
+    run_id = warc_run_id(paths)
+    register_sources(dbp, registry)
+    with reader(dbp) as con:
+        known = set(all_known_urls(con))
+    begin(dbp, run_id, "import-warc", {"paths": paths, "sources": registry.path})
+    stats = RunStats()
+    total = sum(count_responses(p) for p in paths) if show_progress else None
+    workers = default_workers() if workers is None else workers
+    in_flight: deque[tuple[list[RawPage], list[Failure], PrefectFuture]] = deque()
+
+    def drain(keep: int) -> None:
+        while len(in_flight) > keep:
+            pages, failures, fut = in_flight.popleft()
+            results: list[Article | Failure] = fut.result()
+            stats.add_outcome(store_batch(dbp, pages, results, live=False,
+                                          extra_failures=failures))
+            bar.advance(len(pages) + len(failures))
+
+    with extraction_pool(workers), Progress("Importing WARC", total, show_progress) as bar:
+        for n, (pages, failures) in enumerate(batches(paths, registry, known, stats, batch_size)):
+            in_flight.append((pages, failures, extract_batch.submit(pages, label=f"{n:05d}")))
+            drain(keep=2 * max(workers, 1))  # bounded: memory stays flat on huge WARCs
+        drain(keep=0)
+    logger.info("imported %s: %d new articles, %d failures, %d already stored",
+                ", ".join(paths), stats.new_articles, stats.failed, stats.skipped_known)
+    finish(dbp, run_id, "import-warc", stats)
+    if run_dedupe:
+        run_dedupe_flow(dbp, registry.path)
+    return stats.as_dict()
+
+
+def run_dedupe_flow(db: str, sources_file: str) -> None:
+    """Merge the new articles into stories (the dedupe flow, when it is installed)."""
+    try:
+        from flows.dedupe import dedupe
+    except ImportError:
+        return
+    dedupe(db=db, sources_file=sources_file)

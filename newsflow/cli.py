@@ -1,0 +1,149 @@
+"""The `newsflow` command: a thin Typer layer over the flows and the database."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+# A CLI run uses Prefect's ephemeral API unless PREFECT_API_URL points at a server; it sends
+# no usage analytics unless the user asks for them.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from newsflow.errors import NewsflowError  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="newsflow: ingest news sources into DuckDB through Prefect flows.")
+out = Console()
+err = Console(stderr=True)
+
+DbOpt = Annotated[str | None, typer.Option("--db", help="DuckDB file (default: $NEWSFLOW_DB or news.duckdb).")]
+SourcesOpt = Annotated[str | None, typer.Option(
+    "--sources", help="sources.toml (default: $NEWSFLOW_SOURCES or the bundled registry).")]
+
+DEMO_QUERIES = [
+    ("Articles per source and kind",
+     "SELECT source, source_kind, count(*) AS n FROM articles GROUP BY ALL ORDER BY n DESC"),
+    ("Newest articles",
+     "SELECT published_at, source, title FROM articles ORDER BY published_at DESC NULLS LAST LIMIT 5"),
+    ("Stories with copies",
+     "SELECT title, original_source, member_count FROM stories WHERE member_count > 1"),
+]
+
+
+@app.command()
+def run(source: Annotated[str | None, typer.Option(help="Only this source (its name).")] = None,
+        sources: SourcesOpt = None, db: DbOpt = None) -> None:
+    """Live ingest: discover, fetch, extract and store every enabled source (or one)."""
+    from flows.ingest import ingest
+
+    stats = ingest(source=source, sources_file=sources, db=db)
+    _print_stats("ingest", stats)
+
+
+@app.command("import-warc")
+def import_warc_cmd(files: Annotated[list[Path], typer.Argument(help="WARC files (.warc or .warc.gz).")],
+                    sources: SourcesOpt = None, db: DbOpt = None,
+                    workers: Annotated[int | None, typer.Option(help="Extraction processes.")] = None
+                    ) -> None:
+    """Import WARC response records (Common Crawl news format) through extract and store."""
+    from flows.import_warc import import_warc
+    from newsflow.errors import InputFileError
+
+    for f in files:
+        if not f.is_file():
+            raise InputFileError(str(f), "no such WARC file")
+    stats = import_warc(paths=[str(f) for f in files], sources_file=sources, db=db,
+                        workers=workers, show_progress=True)
+    _print_stats("import-warc", stats)
+
+
+@app.command()
+def sql(query: Annotated[str, typer.Argument(help="SQL to run on a read-only connection.")],
+        db: DbOpt = None,
+        format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table"
+        ) -> None:
+    """Run a read-only SQL query against the database."""
+    import duckdb
+
+    from storage.db import db_path, reader
+
+    if format not in ("table", "csv", "json"):
+        raise typer.BadParameter("must be table, csv or json", param_hint="--format")
+    with reader(db_path(db)) as con:
+        try:
+            cur = con.execute(query)
+        except duckdb.Error as exc:
+            raise NewsflowError(f"query failed: {exc}") from None
+        cols = [d[0] for d in cur.description or []]
+        rows = cur.fetchall()
+    _print_rows(cols, rows, format)
+
+
+@app.command()
+def demo(db: Annotated[str, typer.Option("--db", help="Where to build the demo database.")] = "demo.duckdb"
+         ) -> None:
+    """Import the bundled WARC of real news pages into a fresh database, then show what landed."""
+    from flows.import_warc import import_warc
+    from storage.db import reader
+    from storage.reads import table_counts
+
+    path = Path(db)
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+    warc = resources.files("newsflow").joinpath("data/demo.warc.gz")
+    with resources.as_file(warc) as warc_path:
+        stats = import_warc(paths=[str(warc_path)], db=str(path), show_progress=True)
+    _print_stats("demo import", stats)
+    with reader(path) as con:
+        counts = table_counts(con)
+        out.print("\n[bold]Rows per table[/bold]: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        for title, q in DEMO_QUERIES[:1]:
+            cur = con.execute(q)
+            out.print(f"\n[bold]{title}[/bold]")
+            _print_rows([d[0] for d in cur.description or []], cur.fetchall(), "table")
+    out.print("\n[bold]Try next[/bold]:")
+    for title, q in DEMO_QUERIES:
+        out.print(f"  # {title}\n  newsflow sql \"{q}\" --db {db}")
+
+
+def _print_stats(what: str, stats: Any) -> None:
+    if not isinstance(stats, dict):
+        return
+    out.print(f"[bold]{what}[/bold]: {stats.get('new_articles', 0)} new articles, "
+              f"{stats.get('failed', 0)} failures, {stats.get('skipped_known', 0)} already stored")
+    rows = stats.get("sources") or []
+    if rows:
+        cols = list(rows[0])
+        _print_rows(cols, [tuple(r.get(c) for c in cols) for r in rows], "table")
+
+
+def _print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    if fmt == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(cols)
+        w.writerows(rows)
+    elif fmt == "json":
+        print(json.dumps([dict(zip(cols, r, strict=True)) for r in rows], default=str, indent=1))
+    else:
+        table = Table(*cols, show_lines=False)
+        for r in rows:
+            table.add_row(*("" if v is None else str(v)[:120] for v in r))
+        out.print(table)
+
+
+def main() -> None:
+    """Entry point: NewsflowErrors become one clear line on stderr and exit status 1."""
+    try:
+        app()
+    except NewsflowError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise SystemExit(1) from None
