@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -201,3 +202,25 @@ def test_bad_urls_never_raise(make_fetcher: MakeFetcher) -> None:
         res = fetcher.fetch(url, source="local")
         assert res.failure is not None, url
         assert res.failure.reason in {"bad_scheme", "unresolvable", "bad_url"}, (url, res.failure)
+
+
+def test_deflate_with_and_without_zlib_header(http_server: FixtureServer,
+                                              make_fetcher: MakeFetcher) -> None:
+    raw = zlib.compressobj(6, zlib.DEFLATED, -15)
+    raw_deflate = raw.compress(PAGE) + raw.flush()
+    http_server.route("/zlib", status_only(200, zlib.compress(PAGE), content_type="text/html",
+                                           headers={"Content-Encoding": "deflate"}))
+    http_server.route("/raw", status_only(200, raw_deflate, content_type="text/html",
+                                          headers={"Content-Encoding": "deflate"}))
+    fetcher = make_fetcher()
+    for path in ("/zlib", "/raw"):
+        res = fetcher.fetch(http_server.url(path), source="local")
+        assert res.page is not None and res.page.body == PAGE, (path, res.failure)
+
+
+def test_multi_member_gzip(http_server: FixtureServer, make_fetcher: MakeFetcher) -> None:
+    body = gzip.compress(PAGE[:20]) + gzip.compress(PAGE[20:])
+    http_server.route("/mm", status_only(200, body, content_type="text/html",
+                                         headers={"Content-Encoding": "gzip"}))
+    res = make_fetcher().fetch(http_server.url("/mm"), source="local")
+    assert res.page is not None and res.page.body == PAGE
