@@ -35,6 +35,15 @@ _BLOCKS = frozenset({"p", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6"
 _INLINE = frozenset({"span", "em", "strong", "b", "i", "u", "small", "sup", "sub", "mark", "cite"})
 
 
+def _absolute(href: str, base: str) -> str | None:
+    """href as a normalized absolute http(s) URL, or None for other schemes and garbage."""
+    try:
+        url = normalize_url(href, base)
+    except ValueError:  # e.g. "http://[not-an-ip]" in real pages
+        return None
+    return url if url.startswith(("http://", "https://")) else None
+
+
 def _fail(page: RawPage, reason: str, detail: str = "") -> Failure:
     return Failure(url=page.url, source=page.source, stage="extract", reason=reason, detail=detail,
                    status=page.status)
@@ -64,10 +73,9 @@ def _canonical(tree: lxml.html.HtmlElement, base: str) -> str | None:
     """rel=canonical, else og:url, made absolute and normalized."""
     for xpath in ('//link[@rel="canonical"]/@href', '//meta[@property="og:url"]/@content'):
         hits = tree.xpath(xpath)
-        if hits and str(hits[0]).strip():
-            url = normalize_url(str(hits[0]), base)
-            if url.startswith(("http://", "https://")):
-                return url
+        url = _absolute(str(hits[0]), base) if hits and str(hits[0]).strip() else None
+        if url:
+            return url
     return None
 
 
@@ -86,13 +94,14 @@ def _language(tree: lxml.html.HtmlElement) -> str | None:
 def _anchors(tree: lxml.html.HtmlElement, base: str) -> list[tuple[str, str]]:
     """(href, text of the enclosing block) of every http(s) link, before trafilatura prunes the tree."""
     out = []
-    block_text: dict[int, str] = {}
+    # Keyed by the element itself: the dict keeps the proxy alive (an id() could be reused).
+    block_text: dict[lxml.html.HtmlElement, str] = {}
     for a in tree.iter("a"):
         href = (a.get("href") or "").strip()
         if not href or href.startswith(("#", "javascript:", "mailto:")):
             continue
-        url = normalize_url(href, base)
-        if not url.startswith(("http://", "https://")):
+        url = _absolute(href, base)
+        if url is None:
             continue
         # The enclosing paragraph, through inline tags only: a link straight in a <div> is
         # navigation far more often than body text, and text_content() of big divs is costly.
@@ -101,10 +110,9 @@ def _anchors(tree: lxml.html.HtmlElement, base: str) -> list[tuple[str, str]]:
             block = block.getparent()
         if block is None or block.tag not in _BLOCKS:
             block = a
-        key = id(block)
-        if key not in block_text:
-            block_text[key] = " ".join(block.text_content().split())
-        out.append((url, block_text[key]))
+        if block not in block_text:
+            block_text[block] = " ".join(block.text_content().split())
+        out.append((url, block_text[block]))
     return out
 
 

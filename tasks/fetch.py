@@ -27,6 +27,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3.exceptions
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from requests.adapters import HTTPAdapter
 
 from newsflow.types import Failure, FetchSettings, RawPage, Source
@@ -542,9 +543,30 @@ def _host_key(url: str) -> str:
 
 # -- Prefect --------------------------------------------------------------------------------
 
-@task(name="fetch-batch")
+_SHARED: Fetcher | None = None
+
+
+@contextmanager
+def fetch_session(settings: FetchSettings, sources: tuple[Source, ...]) -> Iterator[Fetcher]:
+    """One Fetcher for a whole flow run, so per-host delays and robots.txt carry across batches."""
+    global _SHARED
+    fetcher = Fetcher(settings, sources)
+    previous, _SHARED = _SHARED, fetcher
+    try:
+        yield fetcher
+    finally:
+        _SHARED = previous
+        fetcher.close()
+
+
+@task(name="fetch-batch", cache_policy=NO_CACHE)
 def fetch_batch(urls: list[tuple[str, str]], settings: FetchSettings,
                 sources: tuple[Source, ...]) -> list[FetchResult]:
-    """Fetch a batch of (url, source) pairs with one Fetcher (one task per batch, not per URL)."""
+    """Fetch a batch of (url, source) pairs (one task per batch, not per URL).
+
+    Inside fetch_session() the run's shared Fetcher is used; alone, a Fetcher of its own.
+    """
+    if _SHARED is not None:
+        return _SHARED.fetch_many(urls)
     with Fetcher(settings, sources) as fetcher:
         return fetcher.fetch_many(urls)

@@ -1,0 +1,87 @@
+"""Idempotent writes on a fresh database: the same batch twice adds nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from newsflow.types import Article, Failure, RawPage, Registry, Source
+from newsflow.urls import article_id
+from storage import writes
+from storage.db import reader, writer
+from storage.reads import all_known_urls, iter_raw_pages, table_counts
+
+WHEN = datetime(2024, 5, 1, 12, tzinfo=UTC)
+REGISTRY = Registry(path="test.toml", sources=(
+    Source(name="thehill", publisher="Nexstar Media", kind="original", domains=("thehill.com",)),))
+
+
+def _page(url: str) -> RawPage:
+    return RawPage(url=url, source="thehill", fetched_at=WHEN, body=b"<html>hi</html>")
+
+
+def _article(url: str, source: str = "thehill") -> Article:
+    return Article(article_id=article_id(url), url=url, source=source, fetched_at=WHEN,
+                   text="one two three four five six", title="T")
+
+
+def _store(db: Path) -> list[str]:
+    with writer(db) as con:
+        writes.upsert_sources(con, REGISTRY)
+        writes.store_pages(con, [_page("https://thehill.com/a")])
+        new = writes.store_articles(con, [_article("https://thehill.com/a"),
+                                          _article("https://example.org/b", "example.org")])
+        writes.record_import_failures(con, [Failure(url="https://thehill.com/c", source="thehill",
+                                                    stage="extract", reason="not_html")])
+    return new
+
+
+def test_same_batch_twice_adds_no_rows(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    assert len(_store(db)) == 2
+    with reader(db) as con:
+        first = table_counts(con)
+    assert _store(db) == []
+    with reader(db) as con:
+        assert table_counts(con) == first
+
+
+def test_unknown_host_gets_hostname_source_and_unknown_kind(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    _store(db)
+    with reader(db) as con:
+        rows = dict(con.execute("SELECT source, source_kind FROM articles").fetchall())
+    assert rows == {"thehill": "original", "example.org": "unknown"}
+
+
+def test_raw_html_is_kept_compressed_and_readable(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    _store(db)
+    with reader(db) as con:
+        pages = [p for batch in iter_raw_pages(con) for p in batch]
+        assert con.execute("SELECT body_size FROM raw_pages").fetchone() == (15,)
+    assert [p.body for p in pages] == [b"<html>hi</html>"]
+
+
+def test_failed_and_stored_urls_are_known(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    _store(db)
+    with reader(db) as con:
+        assert all_known_urls(con) == {"https://thehill.com/a", "https://example.org/b",
+                                       "https://thehill.com/c"}
+
+
+def test_transient_failure_attempts_accumulate_and_clear_on_success(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    fail = Failure(url="https://thehill.com/a", source="thehill", stage="fetch", reason="http_503",
+                   status=503, transient=True, attempts=3)
+    for _ in range(2):
+        with writer(db) as con:
+            writes.record_failures(con, [fail])
+    with reader(db) as con:
+        row = con.execute("SELECT attempts, reason, next_retry_at IS NOT NULL FROM failures").fetchone()
+    assert row == (6, "http_503", True)
+    with writer(db) as con:
+        writes.store_articles(con, [_article("https://thehill.com/a")])
+    with reader(db) as con:
+        assert con.execute("SELECT count(*) FROM failures").fetchone() == (0,)
