@@ -387,6 +387,16 @@ _Validators = tuple[str | None, str | None, str | None]  # etag, last_modified, 
 
 
 @dataclass(kw_only=True)
+class _Doc:
+    """A fetched feed, sitemap or page body; `unchanged` when its sha256 matches the stored one."""
+
+    body: bytes
+    final_url: str
+    validators: _Validators
+    unchanged: bool
+
+
+@dataclass(kw_only=True)
 class _Run:
     """State of one discover_source call: the result being built and what was seen."""
 
@@ -400,16 +410,18 @@ class _Run:
 
     def visit(self, url: str, parse: Callable[[bytes, str], list[str]]) -> None:
         """Fetch one feed or listing page and add its new candidates."""
-        got = self.fetch(url)
-        if got is None:
+        doc = self.fetch(url)
+        if doc is None:
             return
-        body, final_url, validators = got
+        if doc.unchanged:
+            self.unchanged(url, doc.validators)
+            return
         try:
-            urls = parse(body, final_url)
+            urls = parse(doc.body, doc.final_url)
         except DiscoveryParseError as exc:
             self.parse_failed(url, exc)
             return
-        self.add(url, urls, validators)
+        self.add(url, urls, doc.validators)
 
     def sitemaps(self, roots: Sequence[str]) -> None:
         """Breadth-first over sitemap indexes: depth and child count capped, loops skipped."""
@@ -418,16 +430,27 @@ class _Run:
         children = 0
         while queue:
             url, depth = queue.popleft()
-            got = self.fetch(url)
-            if got is None:
+            doc = self.fetch(url)
+            if doc is None:
                 continue
-            body, final_url, validators = got
             try:
-                parsed = parse_sitemap(body, final_url)
+                parsed = parse_sitemap(doc.body, doc.final_url)
             except DiscoveryParseError as exc:
                 self.parse_failed(url, exc)
                 continue
-            self.add(url, parsed.urls, validators)
+            if parsed.children:
+                # An index is kept without HTTP validators, so it is always downloaded again:
+                # its children can change while its own bytes (and ETag) stay the same.
+                validators: _Validators = (None, None, doc.validators[2])
+                if doc.unchanged:
+                    self.unchanged(url, validators)
+                else:
+                    self.add(url, parsed.urls, validators)
+            elif doc.unchanged:
+                self.unchanged(url, doc.validators)
+                continue
+            else:
+                self.add(url, parsed.urls, doc.validators)
             if depth >= MAX_SITEMAP_DEPTH:
                 continue
             for child in parsed.children:
@@ -438,15 +461,14 @@ class _Run:
                 children += 1
                 queue.append((child, depth + 1))
 
-    def fetch(self, url: str) -> tuple[bytes, str, _Validators] | None:
-        """(body, final URL, validators) of a changed document; None if unchanged or failed."""
+    def fetch(self, url: str) -> _Doc | None:
+        """The document at url; None when it answered 304 or failed (both recorded)."""
         old = (*self.old.get(url, ()), None, None, None)
         etag, last_modified, old_sha = old[0], old[1], old[2]
         res = self.fetcher.fetch(url, source=self.source.name, etag=etag,
                                  last_modified=last_modified)
         if res.not_modified:
-            self.result.not_modified.append(url)
-            self.result.validators[url] = (etag, last_modified, old_sha)
+            self.unchanged(url, (etag, last_modified, old_sha))
             return None
         if res.page is None:
             # Labelled as a discovery failure so nothing retries a feed URL as an article.
@@ -456,12 +478,13 @@ class _Run:
             return None
         page = res.page
         sha = hashlib.sha256(page.body).hexdigest()
-        if sha == old_sha:
-            # Servers without (or with broken) ETag/Last-Modified still resend the same bytes.
-            self.result.not_modified.append(url)
-            self.result.validators[url] = (page.etag, page.last_modified, sha)
-            return None
-        return page.body, page.final_url or page.url or url, (page.etag, page.last_modified, sha)
+        # Same bytes as last run: servers without (or with broken) ETag/Last-Modified.
+        return _Doc(body=page.body, final_url=page.final_url or page.url or url,
+                    validators=(page.etag, page.last_modified, sha), unchanged=sha == old_sha)
+
+    def unchanged(self, url: str, validators: _Validators) -> None:
+        self.result.not_modified.append(url)
+        self.result.validators[url] = validators
 
     def add(self, url: str, found: list[str], validators: _Validators) -> None:
         # Validators are kept only after a successful parse, so a broken body is retried.

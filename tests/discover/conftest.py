@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsflow.types import Source
+from tests.support.fixtures import http_server  # noqa: F401  (re-exported fixture)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "discover"
 
@@ -25,3 +26,9 @@ def kxan() -> Source:
 def thehill() -> Source:
     return Source(name="thehill", publisher="Nexstar Media", kind="original",
                   domains=("thehill.com",))
+
+
+@pytest.fixture(autouse=True)
+def _no_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's NEWSFLOW_ALLOW_PRIVATE_NETWORKS must not change what the tests check."""
+    monkeypatch.delenv("NEWSFLOW_ALLOW_PRIVATE_NETWORKS", raising=False)
