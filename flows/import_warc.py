@@ -74,7 +74,7 @@ def batches(paths: Sequence[str], registry: Registry, known: set[str], stats: Ru
         yield pages, failures
 
 
-@flow(name="import-warc", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="import-warc", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
 def import_warc(paths: list[str], sources_file: str | None = None, db: str | None = None,
                 batch_size: int = 50, workers: int | None = None, show_progress: bool = False,
                 run_dedupe: bool = True) -> dict[str, object]:

@@ -24,6 +24,8 @@ from tasks.fetch import FetchResult, fetch_batch, fetch_session
 from tasks.store import guarded_writer, register_sources, store_batch
 
 T = TypeVar("T")
+# (url, source, kind, outcome, status, reason, attempts): one row of fetch_attempts.
+Exchange = tuple[str, str, str, str, int | None, str | None, int]
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
@@ -45,7 +47,7 @@ def select_sources(registry: Registry, name: str | None) -> tuple[Source, ...]:
 
 def record_discovery(db: str, run_id: str, results: list[DiscoveryResult], stats: RunStats) -> None:
     """Count what discovery found and store its failures, validators and exchanges."""
-    attempts = []
+    attempts: list[Exchange] = []
     for r in results:
         s = stats.of(r.source)
         s.discovered += len(r.candidates)
@@ -63,9 +65,11 @@ def record_discovery(db: str, run_id: str, results: list[DiscoveryResult], stats
 
 
 def split_fetched(fetched: list[FetchResult], stats: RunStats, sources: dict[str, str]
-                  ) -> tuple[list[RawPage], list[Failure], list[tuple]]:
+                  ) -> tuple[list[RawPage], list[Failure], list[Exchange]]:
     """Pages to extract, failures to record and the exchange log of one fetched batch."""
-    pages, failures, log = [], [], []
+    pages: list[RawPage] = []
+    failures: list[Failure] = []
+    log: list[Exchange] = []
     for f in fetched:
         src = sources.get(f.url, "")
         if f.page is not None:
@@ -82,7 +86,7 @@ def split_fetched(fetched: list[FetchResult], stats: RunStats, sources: dict[str
     return pages, failures, log
 
 
-@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
 def ingest(source: str | None = None, sources_file: str | None = None, db: str | None = None,
            batch_size: int = 25, workers: int | None = None, run_dedupe: bool = True
            ) -> dict[str, object]:

@@ -25,7 +25,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 out = Console()
 err = Console(stderr=True)
 
-DbOpt = Annotated[str | None, typer.Option("--db", help="DuckDB file (default: $NEWSFLOW_DB or news.duckdb).")]
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", help="DuckDB file (default: $NEWSFLOW_DB or news.duckdb).")]
 SourcesOpt = Annotated[str | None, typer.Option(
     "--sources", help="sources.toml (default: $NEWSFLOW_SOURCES or the bundled registry).")]
 

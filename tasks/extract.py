@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import lxml.html
 import trafilatura
@@ -21,7 +22,8 @@ from newsflow.urls import article_id, normalize_url
 
 # Comments are not the article: include_comments=False scores F1 0.960 against 0.953 with
 # trafilatura's defaults on the article-extraction benchmark (bench/extraction_f1.py).
-EXTRACT_OPTIONS = {"include_comments": False, "with_metadata": True, "include_tables": True}
+EXTRACT_OPTIONS: dict[str, Any] = {"include_comments": False, "with_metadata": True,
+                                   "include_tables": True}
 # Structured dates only (meta tags, JSON-LD, <time>): the extensive search also reads
 # "(c) 2023" lines and URL fragments, which aggregators make wrong. max_date is far ahead so a
 # future date is seen, and flagged untrusted, instead of silently dropped.

@@ -12,7 +12,8 @@ import pytest
 from newsflow.errors import DatabaseLockedError
 from storage.db import open_connection, writer
 
-HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(float(sys.argv[2]))"
+HOLD = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+        "time.sleep(float(sys.argv[2]))")
 
 
 def _hold(db: Path, seconds: float) -> subprocess.Popen[str]:
