@@ -40,6 +40,7 @@ _DETAIL_CHARS = 300
 _ATOM_NS = ("http://www.w3.org/2005/Atom", "http://purl.org/atom/ns#")
 _XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 _RDF_ABOUT = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about"
+_XML_ROOTS = (b"<?xml", b"<rss", b"<feed", b"<rdf:rdf", b"<urlset", b"<sitemapindex")
 _FEEDBURNER_ORIG = "{http://rssnamespace.org/feedburner/ext/1.0}origLink"
 
 # Path segments of listing pages that lead to navigation, not to articles.
@@ -53,7 +54,7 @@ _SKIP_SEGMENTS = frozenset({
     "advertise", "advertise-with-us", "ad-choices", "do-not-sell-my-personal-information",
     "do-not-sell-or-share-my-personal-information", "eeo-report", "fcc-applications",
     "closed-captioning", "meet-the-team", "work-for-us", "cookie-policy", "accessibility",
-    "comments", "share", "print", "live", "watch", "apps", "shop", "events",
+    "comments", "share", "print", "apps", "shop",
 })
 _SKIP_QUERY_KEYS = frozenset({"s", "q", "page", "paged", "replytocom", "share", "print"})
 _SKIP_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg", ".pdf", ".xml", ".rss",
@@ -108,8 +109,11 @@ def _prepare_xml(body: bytes) -> bytes:
     if not data:
         raise DiscoveryParseError("not_xml", "empty body")
     head = data[:512].lower()
+    # An HTML page (error page, bot challenge, the site's home page) where XML was expected;
+    # `<html` after a comment or blanks counts too, unless a feed/sitemap root came first.
     if head.startswith((b"<!doctype html", b"<html")) or (
-            not head.startswith(b"<?xml") and b"<html" in head):
+            b"<html" in head and not any(root in head.split(b"<html", 1)[0]
+                                         for root in _XML_ROOTS)):
         raise DiscoveryParseError("not_xml", "an HTML page, not XML")
     return data
 

@@ -130,3 +130,10 @@ def test_garbage_is_not_xml(body: bytes) -> None:
 
 def test_corrupt_gzip_is_not_xml() -> None:
     assert reason_of(b"\x1f\x8b\x08\x00garbage-not-deflate") == "not_xml"
+
+
+def test_html_after_a_comment_is_not_xml_but_html_inside_a_feed_is_fine() -> None:
+    assert reason_of(b"<!-- cached 12:00 -->\n<html><body>Home</body></html>") == "not_xml"
+    feed = (b'<rss version="2.0"><channel><description><![CDATA[<html><b>x</b>]]></description>'
+            b"<item><link>https://www.kxan.com/news/a-b-c-d/</link></item></channel></rss>")
+    assert parse_feed(feed, KXAN_FEED) == ["https://www.kxan.com/news/a-b-c-d/"]
