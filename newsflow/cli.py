@@ -44,8 +44,10 @@ DEMO_QUERIES = [
 def run(source: Annotated[str | None, typer.Option(help="Only this source (its name).")] = None,
         sources: SourcesOpt = None, db: DbOpt = None) -> None:
     """Live ingest: discover, fetch, extract and store every enabled source (or one)."""
-    from flows.ingest import ingest
+    from flows.ingest import ingest, select_sources
+    from newsflow.config import load_registry
 
+    select_sources(load_registry(sources), source)  # config errors before any flow starts
     stats = ingest(source=source, sources_file=sources, db=db)
     _print_stats("ingest", stats)
 
@@ -57,8 +59,10 @@ def import_warc_cmd(files: Annotated[list[Path], typer.Argument(help="WARC files
                     ) -> None:
     """Import WARC response records (Common Crawl news format) through extract and store."""
     from flows.import_warc import import_warc
+    from newsflow.config import load_registry
     from newsflow.errors import InputFileError
 
+    load_registry(sources)  # config errors before any flow starts
     for f in files:
         if not f.is_file():
             raise InputFileError(str(f), "no such WARC file")
@@ -113,7 +117,7 @@ def demo(db: Annotated[str, typer.Option("--db", help="Where to build the demo d
             _print_rows([d[0] for d in cur.description or []], cur.fetchall(), "table")
     out.print("\n[bold]Try next[/bold]:")
     for title, q in DEMO_QUERIES:
-        out.print(f"  # {title}\n  newsflow sql \"{q}\" --db {db}")
+        print(f"  # {title}\n  newsflow sql \"{q}\" --db {db}")  # unwrapped: copy-pasteable
 
 
 def _print_stats(what: str, stats: Any) -> None:

@@ -1,0 +1,5 @@
+"""`python -m newsflow` runs the CLI."""
+
+from newsflow.cli import main
+
+main()
