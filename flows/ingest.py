@@ -60,8 +60,14 @@ def record_discovery(db: str, run_id: str, results: list[DiscoveryResult], stats
                      for f in r.failures]
     with guarded_writer(db) as con:
         writes.record_failures(con, [f for r in results for f in r.failures])
-        writes.save_validators(con, {u: v for r in results for u, v in r.validators.items()})
         writes.record_attempts(con, run_id, attempts)
+
+
+def save_validators(db: str, results: list[DiscoveryResult]) -> None:
+    """Remember feed validators only once their articles are stored: a run killed mid-fetch must
+    not make the next run believe those feeds hold nothing new."""
+    with guarded_writer(db) as con:
+        writes.save_validators(con, {u: v for r in results for u, v in r.validators.items()})
 
 
 def split_fetched(fetched: list[FetchResult], stats: RunStats, sources: dict[str, str]
@@ -103,11 +109,6 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
     stats = RunStats()
     for s in sources:
         stats.of(s.name)
-    results = discover_batch(sources, registry.fetch, known, stored_validators)
-    record_discovery(dbp, run_id, results, stats)
-    candidates: list[Candidate] = [c for r in results for c in r.candidates]
-    owner = {c.url: c.source for c in candidates}
-    logger.info("%d new article URLs from %d sources", len(candidates), len(sources))
     pending: tuple[list[RawPage], list[Failure], PrefectFuture] | None = None
 
     def store(item: tuple[list[RawPage], list[Failure], PrefectFuture]) -> None:
@@ -115,8 +116,14 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
         results_: list[Article | Failure] = fut.result()
         stats.add_outcome(store_batch(dbp, pages, results_, live=True, extra_failures=failures))
 
-    # Fetch batch k+1 while batch k is extracted in the worker processes.
+    # One Fetcher for discovery and fetching: robots.txt and per-host delays carry over.
     with extraction_pool(workers), fetch_session(registry.fetch, sources):
+        results = discover_batch(sources, registry.fetch, known, stored_validators)
+        record_discovery(dbp, run_id, results, stats)
+        candidates: list[Candidate] = [c for r in results for c in r.candidates]
+        owner = {c.url: c.source for c in candidates}
+        logger.info("%d new article URLs from %d sources", len(candidates), len(sources))
+        # Fetch batch k+1 while batch k is extracted in the worker processes.
         for n, chunk in enumerate(chunks(candidates, batch_size)):
             fetched = fetch_batch([(c.url, c.source) for c in chunk], registry.fetch, sources)
             pages, failures, log = split_fetched(fetched, stats, owner)
@@ -127,6 +134,7 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
             pending = (pages, failures, extract_batch.submit(pages, label=f"{n:05d}"))
         if pending is not None:
             store(pending)
+    save_validators(dbp, results)
     finish(dbp, run_id, "ingest", stats)
     if run_dedupe:
         run_dedupe_flow(dbp, registry.path)

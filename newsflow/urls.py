@@ -11,6 +11,8 @@ TRACKING_PARAMS = frozenset({
     "mc_cid", "mc_eid", "_ga", "_gl", "ref", "ref_src", "ref_url", "cmpid", "smid", "smtyp",
     "ncid", "sr_share", "taid", "ito", "cid", "ocid", "guccounter", "at_medium", "at_campaign",
     "rss", "traffic_source", "src", "outputtype",
+    "ipid",  # Nexstar promo-block links: ?ipid=promo-link-block1
+
 })
 TRACKING_PREFIXES = ("utm_", "mkt_", "pk_", "hsa_", "__hs", "oly_", "vero_")
 
@@ -30,8 +32,7 @@ def normalize_url(url: str, base: str | None = None) -> str:
     host = (parts.hostname or "").lower().rstrip(".")
     port = parts.port if parts.port and (scheme, parts.port) not in (("http", 80), ("https", 443)) else None
     netloc = host + (f":{port}" if port else "")
-    if parts.username:  # credentials never belong in a stored URL
-        netloc = netloc
+    # netloc is rebuilt from host and port only: credentials never belong in a stored URL.
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                        if not _is_tracking(k)])
     path = parts.path or "/"

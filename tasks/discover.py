@@ -522,10 +522,13 @@ def discover_batch(sources: tuple[Source, ...], settings: FetchSettings,
                    known_urls: frozenset[str],
                    validators: Mapping[str, Sequence[str | None]]) -> list[DiscoveryResult]:
     """Discover each source through one Fetcher; known_urls are normalized stored URLs."""
-    from tasks.fetch import Fetcher
+    from tasks import fetch
 
     logger = _logger()
-    fetcher = Fetcher(settings, sources)
+    # Inside fetch_session() (the ingest flow) share the run's Fetcher: robots.txt and per-host
+    # delays then carry over from discovery to fetching.
+    shared = fetch._SHARED
+    fetcher = shared or fetch.Fetcher(settings, sources)
     results: list[DiscoveryResult] = []
     try:
         for source in sources:
@@ -535,5 +538,6 @@ def discover_batch(sources: tuple[Source, ...], settings: FetchSettings,
                         len(result.failures))
             results.append(result)
     finally:
-        fetcher.close()
+        if shared is None:
+            fetcher.close()
     return results
