@@ -120,6 +120,24 @@ def demo(db: Annotated[str, typer.Option("--db", help="Where to build the demo d
         print(f"  # {title}\n  newsflow sql \"{q}\" --db {db}")  # unwrapped: copy-pasteable
 
 
+@app.command()
+def deploy(db: DbOpt = None, sources: SourcesOpt = None) -> None:
+    """Create the work pool, the DuckDB writer limit and the deployments of prefect.yaml (idempotent)."""
+    from flows.deploy import deploy_all
+
+    names = deploy_all(db=db, sources=sources)
+    out.print("deployed: " + ", ".join(names))
+    out.print("start a worker to run them: prefect worker start --pool newsflow")
+
+
+@app.command()
+def serve(db: DbOpt = None, sources: SourcesOpt = None) -> None:
+    """Run the deployments of prefect.yaml from this process, schedules and triggers included."""
+    from flows.deploy import serve_all
+
+    serve_all(db=db, sources=sources)
+
+
 def _print_stats(what: str, stats: Any) -> None:
     if not isinstance(stats, dict):
         return
