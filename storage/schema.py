@@ -115,6 +115,71 @@ SELECT a.article_id, a.url, a.canonical_url, a.source,
        a.title, a.author, a.published_at, a.fetched_at, a.language, a.word_count, a.text
 FROM article_records a LEFT JOIN sources s ON s.name = a.source;
 """),
+    # Dedupe state. The big tables have no primary key on purpose: rows of an article are
+    # deleted and re-inserted when it is re-processed, and plain appends are what scales.
+    Migration(version=3, name="dedupe tables and story views", sql="""
+-- One row per article dedupe has processed: what it was signed from; dirty = re-clean it.
+CREATE TABLE dedupe_articles (
+    article_id    VARCHAR NOT NULL,
+    site          VARCHAR NOT NULL,
+    url_key       VARCHAR NOT NULL,
+    canonical_key VARCHAR,
+    text_hash     VARCHAR NOT NULL,
+    shingles      INTEGER NOT NULL,
+    extracted_at  TIMESTAMPTZ NOT NULL,
+    processed_at  TIMESTAMPTZ NOT NULL,
+    dirty         BOOLEAN NOT NULL DEFAULT FALSE
+);
+-- The distinct paragraph blocks of each page of a site (raw_text lines), for learning.
+CREATE TABLE dedupe_blocks (
+    site       VARCHAR NOT NULL,
+    block_hash VARCHAR NOT NULL,
+    article_id VARCHAR NOT NULL
+);
+-- Blocks learned as a site's boilerplate: stripped from article_records.text.
+CREATE TABLE boilerplate_blocks (
+    site       VARCHAR NOT NULL,
+    block_hash VARCHAR NOT NULL,
+    pages      INTEGER NOT NULL,
+    sample     VARCHAR NOT NULL,
+    learned_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (site, block_hash)
+);
+-- MinHash LSH band keys: a new article meets every stored one sharing a bucket by a join.
+CREATE TABLE lsh_bands (
+    band       SMALLINT NOT NULL,
+    bucket     BIGINT NOT NULL,
+    article_id VARCHAR NOT NULL
+);
+-- Verified evidence that two articles tell one story (article_a < article_b).
+CREATE TABLE dedupe_edges (
+    article_a  VARCHAR NOT NULL,
+    article_b  VARCHAR NOT NULL,
+    method     VARCHAR NOT NULL,
+    similarity DOUBLE NOT NULL
+);
+-- Each processed article's story, role and evidence.
+CREATE TABLE story_membership (
+    article_id   VARCHAR NOT NULL,
+    story_id     VARCHAR NOT NULL,
+    role         VARCHAR NOT NULL,
+    similarity   DOUBLE NOT NULL,
+    match_method VARCHAR NOT NULL,
+    updated_at   TIMESTAMPTZ NOT NULL
+);
+CREATE OR REPLACE VIEW story_members AS
+SELECT m.story_id, m.article_id, a.url, a.source, m.role, m.similarity, m.match_method
+FROM story_membership m JOIN article_records a USING (article_id);
+CREATE OR REPLACE VIEW stories AS
+SELECT m.story_id, m.article_id AS original_article_id, a.url AS original_url,
+       a.source AS original_source, a.title, c.member_count, c.first_seen_at
+FROM story_membership m
+JOIN article_records a USING (article_id)
+JOIN (SELECT sm.story_id, count(*) AS member_count, min(r.fetched_at) AS first_seen_at
+      FROM story_membership sm JOIN article_records r USING (article_id)
+      GROUP BY sm.story_id) c USING (story_id)
+WHERE m.role = 'original';
+"""),
 ]
 
 

@@ -1,0 +1,84 @@
+"""dedupe flow: merge new articles into stories (after each ingest or import, or on its own)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from newsflow.config import load_registry
+from newsflow.errors import InputFileError
+from storage import dedupe as store
+from storage.db import db_path, reader
+from tasks.dedupe import DedupeStats, match_batch, prepare_batch, write_batch
+from tasks.store import register_sources
+
+BATCH = 2000  # articles per task: big enough that Prefect's ~7 ms per task run is noise
+ARTIFACT_STORIES = 10
+
+
+def _add(total: DedupeStats, s: DedupeStats) -> None:
+    for name in ("articles_processed", "recleaned", "boilerplate_learned", "candidates", "edges",
+                 "new_stories", "copies_merged"):
+        setattr(total, name, getattr(total, name) + getattr(s, name))
+    for k, v in s.by_method.items():
+        total.by_method[k] = total.by_method.get(k, 0) + v
+
+
+def _cell(value: Any) -> str:
+    return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")[:120]
+
+
+def stories_markdown(db: str, limit: int = ARTIFACT_STORIES) -> str:
+    """The newest stories with their copies, as a markdown report."""
+    with reader(db) as con:
+        stories = store.newest_stories(con, limit)
+        copies = store.copies_of(con, [s[0] for s in stories])
+    lines = ["# Newest stories", ""]
+    for sid, url, source, title, n, first in stories:
+        lines += [f"## {_cell(title) or '(untitled)'}", "",
+                  f"original: [{_cell(url)}]({url}) ({_cell(source)}), {n} member(s), "
+                  f"first seen {first}", ""]
+        mine = [c for c in copies if c[0] == sid]
+        if mine:
+            lines += ["| copy | source | similarity | method |", "|---|---|---|---|"]
+            lines += [f"| {_cell(c[1])} | {_cell(c[2])} | {c[4]:.3f} | {c[5]} |" for c in mine]
+            lines.append("")
+    return "\n".join(lines)
+
+
+@flow(name="dedupe")
+def dedupe(db: str | None = None, sources_file: str | None = None,
+           batch_size: int = BATCH) -> dict[str, Any]:
+    """Learn boilerplate, find and verify copies of the new articles, update stories."""
+    logger = get_run_logger()
+    dbp = str(db_path(db))
+    if not Path(dbp).is_file():
+        raise InputFileError(dbp, "no such database (import or ingest something first)")
+    registry = load_registry(sources_file)
+    if sources_file:  # source kinds decide elections: keep the sources table in step
+        register_sources(dbp, registry)
+    patterns = {s.name: list(s.boilerplate) for s in registry.sources if s.boilerplate}
+    total = DedupeStats()
+    batches = 0
+    while True:
+        prepared = prepare_batch(dbp, batch_size, patterns)
+        if not prepared.items:
+            break
+        matched = match_batch(dbp, prepared)
+        _add(total, write_batch(dbp, prepared, matched))
+        batches += 1
+    logger.info("dedupe: %d articles in %d batch(es), %d new stories, %d copies merged, "
+                "%d boilerplate blocks learned", total.articles_processed, batches,
+                total.new_stories, total.copies_merged, total.boilerplate_learned)
+    if total.articles_processed:
+        create_markdown_artifact(key="dedupe-stories", markdown=stories_markdown(dbp),
+                                 description=f"newsflow dedupe: {total.new_stories} new stories, "
+                                             f"{total.copies_merged} copies merged")
+    return {"new_stories": total.new_stories, "copies_merged": total.copies_merged,
+            "articles_processed": total.articles_processed,
+            "boilerplate_learned": total.boilerplate_learned, "recleaned": total.recleaned,
+            "candidates": total.candidates, "edges": total.edges, "batches": batches,
+            "by_method": dict(sorted(total.by_method.items()))}

@@ -1,0 +1,294 @@
+"""Dedupe reads and writes: pending articles, site blocks, LSH band keys, edges and stories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(kw_only=True)
+class PendingArticle:
+    """An article dedupe has to (re)process, with what cleaning and election need."""
+
+    article_id: str
+    url: str
+    source: str
+    raw_text: str
+    text: str
+    canonical_url: str | None
+    extracted_at: datetime
+    known: bool  # processed before: its block rows and signatures are being replaced
+
+
+def pending(con: duckdb.DuckDBPyConnection, limit: int) -> list[PendingArticle]:
+    """Articles never processed, re-extracted since, or flagged dirty; oldest fetch first."""
+    rows = con.execute(
+        "SELECT a.article_id, a.url, a.source, a.raw_text, a.text, a.canonical_url, "
+        "a.extracted_at, d.article_id IS NOT NULL "
+        "FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
+        "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at "
+        "ORDER BY a.fetched_at, a.article_id LIMIT ?", [limit]).fetchall()
+    return [PendingArticle(article_id=r[0], url=r[1], source=r[2], raw_text=r[3], text=r[4],
+                           canonical_url=r[5], extracted_at=r[6], known=bool(r[7]))
+            for r in rows]
+
+
+def count_pending(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(
+        "SELECT count(*) FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
+        "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at").fetchone()
+    return int(row[0]) if row else 0
+
+
+# --- boilerplate -----------------------------------------------------------------------------
+
+
+def replace_blocks(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str, str]],
+                   article_ids: Sequence[str]) -> None:
+    """Store the (site, block_hash, article_id) rows of these articles, replacing older ones."""
+    if article_ids:
+        con.execute("DELETE FROM dedupe_blocks WHERE article_id IN (SELECT unnest(?))",
+                    [list(article_ids)])
+    if rows:
+        sites, hashes, ids = (list(c) for c in zip(*rows, strict=True))
+        con.execute("INSERT INTO dedupe_blocks SELECT unnest($1), unnest($2), unnest($3)",
+                    [sites, hashes, ids])
+
+
+def boilerplate_of(con: duckdb.DuckDBPyConnection, sites: Iterable[str]) -> dict[str, set[str]]:
+    """Learned boilerplate block hashes per site."""
+    out: dict[str, set[str]] = {s: set() for s in sites}
+    if out:
+        for site, h in con.execute("SELECT site, block_hash FROM boilerplate_blocks "
+                                   "WHERE site IN (SELECT unnest(?))", [list(out)]).fetchall():
+            out[site].add(h)
+    return out
+
+
+def block_counts(con: duckdb.DuckDBPyConnection, site: str, hashes: Sequence[str]
+                 ) -> dict[str, int]:
+    """On how many pages of site each of these blocks appears."""
+    if not hashes:
+        return {}
+    rows = con.execute(
+        "SELECT block_hash, count(DISTINCT article_id) FROM dedupe_blocks "
+        "WHERE site = $1 AND block_hash IN (SELECT unnest($2)) GROUP BY block_hash",
+        [site, list(hashes)]).fetchall()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def pages_with_block(con: duckdb.DuckDBPyConnection, site: str, block: str, limit: int
+                     ) -> list[str]:
+    """Some pages of site holding block, in a stable order."""
+    rows = con.execute("SELECT DISTINCT article_id FROM dedupe_blocks WHERE site = ? AND "
+                       "block_hash = ? ORDER BY article_id LIMIT ?", [site, block, limit]).fetchall()
+    return [r[0] for r in rows]
+
+
+def blocks_of_pages(con: duckdb.DuckDBPyConnection, site: str, article_ids: Sequence[str]
+                    ) -> dict[str, set[str]]:
+    """The block hashes of each of these pages of site."""
+    out: dict[str, set[str]] = {a: set() for a in article_ids}
+    if article_ids:
+        for aid, h in con.execute(
+                "SELECT article_id, block_hash FROM dedupe_blocks WHERE site = $1 "
+                "AND article_id IN (SELECT unnest($2))", [site, list(article_ids)]).fetchall():
+            out[aid].add(h)
+    return out
+
+
+def learn_blocks(con: duckdb.DuckDBPyConnection, site: str,
+                 learned: Sequence[tuple[str, int, str]]) -> None:
+    """Record (block_hash, pages, sample) as boilerplate of site."""
+    stamp = _now()
+    con.executemany("INSERT INTO boilerplate_blocks VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [(site, h, n, sample[:300], stamp) for h, n, sample in learned])
+
+
+def mark_dirty(con: duckdb.DuckDBPyConnection, site: str, blocks: Sequence[str],
+               exclude: Sequence[str]) -> int:
+    """Flag the processed pages of site holding any of blocks for re-cleaning; returns how many."""
+    if not blocks:
+        return 0
+    row = con.execute(
+        "UPDATE dedupe_articles SET dirty = TRUE WHERE NOT dirty AND article_id IN ("
+        "SELECT article_id FROM dedupe_blocks WHERE site = $1 AND block_hash IN (SELECT unnest($2))"
+        ") AND article_id NOT IN (SELECT unnest($3)) RETURNING article_id",
+        [site, list(blocks), list(exclude) or [""]]).fetchall()
+    return len(row)
+
+
+def update_texts(con: duckdb.DuckDBPyConnection, texts: Sequence[tuple[str, str]]) -> None:
+    """Write cleaned (article_id, text) pairs, and their word counts, to article_records."""
+    if texts:
+        ids, bodies = (list(c) for c in zip(*texts, strict=True))
+        counts = [len(t.split()) for t in bodies]
+        con.execute(
+            "UPDATE article_records SET text = n.text, word_count = n.wc FROM ("
+            "SELECT unnest($1) AS id, unnest($2) AS text, unnest($3) AS wc) n "
+            "WHERE article_records.article_id = n.id", [ids, bodies, counts])
+
+
+# --- candidates ------------------------------------------------------------------------------
+
+
+def band_matches(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, int, str]],
+                 exclude: Sequence[str]) -> list[tuple[str, str]]:
+    """(new article, stored article) pairs sharing at least one LSH bucket."""
+    if not rows:
+        return []
+    bands, buckets, ids = (list(c) for c in zip(*rows, strict=True))
+    return con.execute(
+        "WITH n AS (SELECT unnest($1) AS band, unnest($2) AS bucket, unnest($3) AS aid) "
+        "SELECT DISTINCT n.aid, b.article_id FROM n JOIN lsh_bands b "
+        "ON b.band = n.band AND b.bucket = n.bucket "
+        "WHERE b.article_id NOT IN (SELECT unnest($4))",
+        [bands, buckets, ids, list(exclude) or [""]]).fetchall()
+
+
+def key_matches(con: duckdb.DuckDBPyConnection, url_keys: Sequence[str],
+                canonical_keys: Sequence[str], text_hashes: Sequence[str],
+                exclude: Sequence[str]) -> list[tuple[str, str, str | None, str]]:
+    """Stored (article_id, url_key, canonical_key, text_hash) sharing any of these keys."""
+    rows = con.execute(
+        "SELECT article_id, url_key, canonical_key, text_hash FROM dedupe_articles "
+        "WHERE (url_key IN (SELECT unnest($1)) OR url_key IN (SELECT unnest($2)) "
+        "OR canonical_key IN (SELECT unnest($1)) OR canonical_key IN (SELECT unnest($2)) "
+        "OR text_hash IN (SELECT unnest($3))) AND article_id NOT IN (SELECT unnest($4))",
+        [list(url_keys) or [""], list(canonical_keys) or [""], list(text_hashes) or [""],
+         list(exclude) or [""]]).fetchall()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def texts_of(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """(source, text) of stored articles."""
+    ids = list(article_ids)
+    if not ids:
+        return {}
+    rows = con.execute("SELECT article_id, source, text FROM article_records "
+                       "WHERE article_id IN (SELECT unnest(?))", [ids]).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+# --- writes of a processed batch -------------------------------------------------------------
+
+
+def replace_signatures(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]],
+                       bands: Sequence[tuple[int, int, str]]) -> None:
+    """Replace the dedupe_articles rows and LSH band keys of the processed articles."""
+    ids = [r[0] for r in rows]
+    if not ids:
+        return
+    con.execute("DELETE FROM dedupe_articles WHERE article_id IN (SELECT unnest(?))", [ids])
+    con.execute("DELETE FROM lsh_bands WHERE article_id IN (SELECT unnest(?))", [ids])
+    stamp = _now()
+    cols = list(zip(*[(*r, stamp) for r in rows], strict=True))
+    con.execute(
+        "INSERT INTO dedupe_articles SELECT unnest($1), unnest($2), unnest($3), unnest($4), "
+        "unnest($5), unnest($6), unnest($7), unnest($8), FALSE", [list(c) for c in cols])
+    if bands:
+        b, k, a = (list(c) for c in zip(*bands, strict=True))
+        con.execute("INSERT INTO lsh_bands SELECT unnest($1), unnest($2), unnest($3)", [b, k, a])
+
+
+def replace_edges(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str],
+                  edges: Sequence[tuple[str, str, str, float]]) -> None:
+    """Drop every edge touching these articles and store their newly verified ones."""
+    if article_ids:
+        con.execute("DELETE FROM dedupe_edges WHERE article_a IN (SELECT unnest($1)) "
+                    "OR article_b IN (SELECT unnest($1))", [list(article_ids)])
+    if edges:
+        cols = [list(c) for c in zip(*edges, strict=True)]
+        con.execute("INSERT INTO dedupe_edges SELECT unnest($1), unnest($2), unnest($3), "
+                    "unnest($4)", cols)
+
+
+def story_members_of(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
+                     ) -> dict[str, str]:
+    """article_id -> story_id of every member of the stories these articles belong to."""
+    ids = list(article_ids)
+    if not ids:
+        return {}
+    rows = con.execute(
+        "SELECT article_id, story_id FROM story_membership WHERE story_id IN ("
+        "SELECT story_id FROM story_membership WHERE article_id IN (SELECT unnest(?)))",
+        [ids]).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def edges_touching(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
+                   ) -> list[tuple[str, str, str, float]]:
+    ids = list(article_ids)
+    if not ids:
+        return []
+    rows = con.execute(
+        "SELECT article_a, article_b, method, similarity FROM dedupe_edges "
+        "WHERE article_a IN (SELECT unnest($1)) OR article_b IN (SELECT unnest($1))",
+        [ids]).fetchall()
+    return [(r[0], r[1], r[2], float(r[3])) for r in rows]
+
+
+def member_rows(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
+                ) -> list[tuple[Any, ...]]:
+    """(article_id, url, source_kind, fetched_at, canonical_url, links, published_at,
+    date_trusted) of these articles, for election."""
+    ids = list(article_ids)
+    if not ids:
+        return []
+    return con.execute(
+        "SELECT a.article_id, a.url, COALESCE(s.kind, 'unknown'), a.fetched_at, a.canonical_url, "
+        "a.links, a.published_at, a.date_trusted FROM article_records a "
+        "LEFT JOIN sources s ON s.name = a.source WHERE a.article_id IN (SELECT unnest(?))",
+        [ids]).fetchall()
+
+
+def replace_memberships(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str],
+                        rows: Sequence[tuple[str, str, str, float, str]]) -> None:
+    """Replace the story rows of these articles with (article_id, story_id, role, sim, method)."""
+    if article_ids:
+        con.execute("DELETE FROM story_membership WHERE article_id IN (SELECT unnest(?))",
+                    [list(article_ids)])
+    if rows:
+        cols = [list(c) for c in zip(*rows, strict=True)]
+        con.execute("INSERT INTO story_membership SELECT unnest($1), unnest($2), unnest($3), "
+                    "unnest($4), unnest($5), $6", [*cols, _now()])
+
+
+def memberships_of(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
+                   ) -> dict[str, tuple[str, str, float, str]]:
+    """article_id -> (story_id, role, similarity, match_method) as stored."""
+    ids = list(article_ids)
+    if not ids:
+        return {}
+    rows = con.execute("SELECT article_id, story_id, role, similarity, match_method "
+                       "FROM story_membership WHERE article_id IN (SELECT unnest(?))",
+                       [ids]).fetchall()
+    return {r[0]: (r[1], r[2], float(r[3]), r[4]) for r in rows}
+
+
+def newest_stories(con: duckdb.DuckDBPyConnection, limit: int) -> list[tuple[Any, ...]]:
+    """(story_id, original_url, original_source, title, member_count, first_seen_at) of the
+    most recently seen stories with copies first."""
+    return con.execute(
+        "SELECT story_id, original_url, original_source, title, member_count, first_seen_at "
+        "FROM stories ORDER BY member_count > 1 DESC, first_seen_at DESC, story_id LIMIT ?",
+        [limit]).fetchall()
+
+
+def copies_of(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]
+              ) -> list[tuple[Any, ...]]:
+    """(story_id, url, source, role, similarity, match_method) of these stories' copies."""
+    if not story_ids:
+        return []
+    return con.execute(
+        "SELECT story_id, url, source, role, similarity, match_method FROM story_members "
+        "WHERE story_id IN (SELECT unnest(?)) AND role = 'copy' ORDER BY story_id, url",
+        [list(story_ids)]).fetchall()
