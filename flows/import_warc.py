@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -54,7 +54,8 @@ def to_page(rec: WarcResponse, registry: Registry) -> RawPage | Failure:
 
 
 def batches(paths: Sequence[str], registry: Registry, known: set[str], stats: RunStats,
-            size: int) -> Iterator[tuple[list[RawPage], list[Failure]]]:
+            size: int, skipped: Callable[[int], None] = lambda n: None
+            ) -> Iterator[tuple[list[RawPage], list[Failure]]]:
     """Stream (pages to extract, failures) batches, skipping URLs already stored or seen."""
     pages: list[RawPage] = []
     failures: list[Failure] = []
@@ -63,6 +64,7 @@ def batches(paths: Sequence[str], registry: Registry, known: set[str], stats: Ru
             item = to_page(rec, registry)
             if item.url in known:
                 stats.skipped_known += 1
+                skipped(1)
                 continue
             known.add(item.url)
             stats.of(item.source).fetched += 1
@@ -102,7 +104,8 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
             bar.advance(len(pages) + len(failures))
 
     with extraction_pool(workers), Progress("Importing WARC", total, show_progress) as bar:
-        for n, (pages, failures) in enumerate(batches(paths, registry, known, stats, batch_size)):
+        for n, (pages, failures) in enumerate(batches(paths, registry, known, stats, batch_size,
+                                                  bar.advance)):
             in_flight.append((pages, failures, extract_batch.submit(pages, label=f"{n:05d}")))
             drain(keep=2 * max(workers, 1))  # bounded: memory stays flat on huge WARCs
         drain(keep=0)

@@ -30,6 +30,7 @@ DbOpt = Annotated[str | None, typer.Option(
 SourcesOpt = Annotated[str | None, typer.Option(
     "--sources", help="sources.toml (default: $NEWSFLOW_SOURCES or the bundled registry).")]
 
+MAX_SOURCE_ROWS = 15
 DEMO_QUERIES = [
     ("Articles per source and kind",
      "SELECT source, source_kind, count(*) AS n FROM articles GROUP BY ALL ORDER BY n DESC"),
@@ -40,6 +41,31 @@ DEMO_QUERIES = [
 ]
 
 
+def _preflight(db: str | None, *, check_db: bool = True) -> None:
+    """Fail before any flow starts, in one line, when the Prefect API or the database is unusable."""
+    import requests
+    from prefect.settings import get_current_settings
+
+    from storage.db import db_path, writer
+
+    # Without this check a dead PREFECT_API_URL surfaces as a long Prefect traceback.
+    url = get_current_settings().api.url
+    if url:
+        try:
+            status = requests.get(url.rstrip("/") + "/health", timeout=5).status_code
+        except requests.RequestException as exc:
+            raise NewsflowError(
+                f"PREFECT_API_URL={url}: no Prefect API answers there ({type(exc).__name__}). "
+                "Start one (`prefect server start`) or unset PREFECT_API_URL to run with a "
+                "temporary local API.") from None
+        if status >= 500:
+            raise NewsflowError(f"PREFECT_API_URL={url}: the Prefect API is unhealthy (HTTP {status})")
+    if check_db:
+        # Waits while another process holds the file, then raises DatabaseLockedError naming it.
+        with writer(db_path(db)):
+            pass
+
+
 @app.command()
 def run(source: Annotated[str | None, typer.Option(help="Only this source (its name).")] = None,
         sources: SourcesOpt = None, db: DbOpt = None) -> None:
@@ -48,7 +74,8 @@ def run(source: Annotated[str | None, typer.Option(help="Only this source (its n
     from newsflow.config import load_registry
 
     select_sources(load_registry(sources), source)  # config errors before any flow starts
-    stats = ingest(source=source, sources_file=sources, db=db)
+    _preflight(db)
+    stats = ingest(source=source, sources_file=sources, db=db, show_progress=True)
     _print_stats("ingest", stats)
 
 
@@ -66,6 +93,7 @@ def import_warc_cmd(files: Annotated[list[Path], typer.Argument(help="WARC files
     for f in files:
         if not f.is_file():
             raise InputFileError(str(f), "no such WARC file")
+    _preflight(db)
     stats = import_warc(paths=[str(f) for f in files], sources_file=sources, db=db,
                         workers=workers, show_progress=True)
     _print_stats("import-warc", stats)
@@ -101,6 +129,7 @@ def demo(db: Annotated[str, typer.Option("--db", help="Where to build the demo d
     from storage.db import reader
     from storage.reads import table_counts
 
+    _preflight(db, check_db=False)  # the demo database is rebuilt from scratch
     path = Path(db)
     for p in (path, path.with_name(path.name + ".wal")):
         p.unlink(missing_ok=True)
@@ -115,7 +144,8 @@ def demo(db: Annotated[str, typer.Option("--db", help="Where to build the demo d
             cur = con.execute(q)
             out.print(f"\n[bold]{title}[/bold]")
             _print_rows([d[0] for d in cur.description or []], cur.fetchall(), "table")
-    out.print("\n[bold]Try next[/bold]:")
+    out.print("\n[bold]Try next[/bold] (newsflow is .venv/bin/newsflow; "
+              "`source .venv/bin/activate` puts it on PATH):")
     for title, q in DEMO_QUERIES:
         print(f"  # {title}\n  newsflow sql \"{q}\" --db {db}")  # unwrapped: copy-pasteable
 
@@ -138,6 +168,48 @@ def serve(db: DbOpt = None, sources: SourcesOpt = None) -> None:
     serve_all(db=db, sources=sources)
 
 
+@app.command("dedupe")
+def dedupe_cmd(db: DbOpt = None, sources: SourcesOpt = None) -> None:
+    """Merge copies into stories: learn boilerplate, verify near-duplicates, elect originals."""
+    from newsflow.config import load_registry
+    from newsflow.errors import InputFileError
+    from storage.db import db_path
+
+    if not db_path(db).is_file():
+        raise InputFileError(str(db_path(db)), "no such database (import or ingest something first)")
+    load_registry(sources)  # a broken sources.toml fails here, before any flow starts
+    _preflight(db)
+    from flows.dedupe import dedupe
+
+    stats = dedupe(db=db, sources_file=sources)
+    out.print(f"[bold]dedupe[/bold]: {stats['articles_processed']} articles processed, "
+              f"{stats['new_stories']} new stories, {stats['copies_merged']} copies merged, "
+              f"{stats['boilerplate_learned']} boilerplate blocks learned")
+
+
+@app.command()
+def stories(limit: Annotated[int, typer.Option("--limit", "-n", help="How many stories.")] = 10,
+            db: DbOpt = None) -> None:
+    """Show the newest stories that have copies: the original, then each copy and its evidence."""
+    from storage import dedupe as store
+    from storage.db import db_path, reader
+
+    with reader(db_path(db)) as con:
+        rows = store.newest_stories(con, limit)
+        copies = store.copies_of(con, [r[0] for r in rows])
+    if not rows:
+        out.print("no stories yet: run `newsflow dedupe` after an import or ingest")
+        return
+    for sid, url, source, title, n, first in rows:
+        out.print(f"\n[bold]{title or '(untitled)'}[/bold]  [dim]{sid}, {n} member(s), "
+                  f"first seen {first:%Y-%m-%d %H:%M}[/dim]", highlight=False)
+        table = Table("role", "source", "similarity", "method", "url", show_lines=False)
+        table.add_row("original", str(source), "", "self", str(url))
+        for _, curl, csource, _, sim, method in (c for c in copies if c[0] == sid):
+            table.add_row("copy", str(csource), f"{sim:.3f}", str(method), str(curl))
+        out.print(table)
+
+
 def _print_stats(what: str, stats: Any) -> None:
     if not isinstance(stats, dict):
         return
@@ -146,7 +218,11 @@ def _print_stats(what: str, stats: Any) -> None:
     rows = stats.get("sources") or []
     if rows:
         cols = list(rows[0])
-        _print_rows(cols, [tuple(r.get(c) for c in cols) for r in rows], "table")
+        busiest = sorted(rows, key=lambda r: -(r.get("fetched", 0) + r.get("discovered", 0)))
+        _print_rows(cols, [tuple(r.get(c) for c in cols) for r in busiest[:MAX_SOURCE_ROWS]], "table")
+        if len(rows) > MAX_SOURCE_ROWS:
+            out.print(f"... and {len(rows) - MAX_SOURCE_ROWS} more sources (all in the run's "
+                      "Prefect artifact and the runs table)")
 
 
 def _print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
@@ -168,5 +244,5 @@ def main() -> None:
     try:
         app()
     except NewsflowError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
