@@ -17,7 +17,7 @@ from newsflow.errors import ConfigError
 from newsflow.types import Article, Candidate, Failure, RawPage, Registry, Source
 from storage import writes
 from storage.db import db_path, reader
-from storage.reads import all_known_urls, validators
+from storage.reads import all_known_urls, due_retries, validators
 from tasks.discover import DiscoveryResult, discover_batch
 from tasks.extract import extract_batch, extraction_pool
 from tasks.fetch import FetchResult, fetch_batch, fetch_session
@@ -105,6 +105,7 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
     register_sources(dbp, registry)
     with reader(dbp) as con:
         known, stored_validators = all_known_urls(con), validators(con)
+        retries = due_retries(con, [s.name for s in sources])
     begin(dbp, run_id, "ingest", {"source": source, "sources": registry.path})
     stats = RunStats()
     for s in sources:
@@ -121,6 +122,11 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
         results = discover_batch(sources, registry.fetch, known, stored_validators)
         record_discovery(dbp, run_id, results, stats)
         candidates: list[Candidate] = [c for r in results for c in r.candidates]
+        # Pages that failed transiently in an earlier run and are due again, even when no feed
+        # lists them any more (feeds roll over faster than a backoff of hours).
+        found = {c.url for c in candidates}
+        candidates += [Candidate(url=u, source=src, found_via="retry") for u, src in retries
+                       if u not in found]
         owner = {c.url: c.source for c in candidates}
         logger.info("%d new article URLs from %d sources", len(candidates), len(sources))
         # Fetch batch k+1 while batch k is extracted in the worker processes.

@@ -32,6 +32,23 @@ def all_known_urls(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
     return frozenset(r[0] for r in rows)
 
 
+def due_retries(con: duckdb.DuckDBPyConnection, sources: list[str], *, now: datetime | None = None,
+                limit: int = 1000) -> list[tuple[str, str]]:
+    """(url, source) of pages whose transient fetch failure is due for a retry, oldest due first.
+
+    Only stage 'fetch': a feed or sitemap that failed is fetched again by discovery anyway, and
+    must never be fetched as if it were an article. Permanent failures have no next_retry_at.
+    """
+    if not sources:
+        return []
+    rows = con.execute(
+        "SELECT url, source FROM failures WHERE stage = 'fetch' AND transient "
+        "AND next_retry_at <= $1 AND source IN (SELECT unnest($2)) "
+        "AND url NOT IN (SELECT url FROM article_records) ORDER BY next_retry_at, url LIMIT $3",
+        [now or datetime.now(UTC), sources, limit]).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
 def validators(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, str | None, str | None]]:
     """Stored (etag, last_modified, body_sha256) per feed / sitemap / listing URL."""
     rows = con.execute("SELECT url, etag, last_modified, body_sha256 FROM http_validators").fetchall()

@@ -151,8 +151,12 @@ def _absolute(href: str | None, base: str) -> str | None:
     """href resolved against base without its fragment, or None unless it is http(s)."""
     if not href or not href.strip():
         return None
-    url = urldefrag(urljoin(base, href.strip())).url
-    parts = urlsplit(url)
+    try:
+        url = urldefrag(urljoin(base, href.strip())).url
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError:  # hostile feeds carry "http://[::1/x" or "http://host:99999/"
+        return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
     return url
@@ -425,6 +429,10 @@ class _Run:
         except DiscoveryParseError as exc:
             self.parse_failed(url, exc)
             return
+        except Exception as exc:  # a parser bug on hostile input must not end the whole run
+            log.exception("parsing %s", url)
+            self.parse_failed(url, DiscoveryParseError("parse_error", repr(exc)))
+            return
         self.add(url, urls, doc.validators)
 
     def sitemaps(self, roots: Sequence[str]) -> None:
@@ -441,6 +449,10 @@ class _Run:
                 parsed = parse_sitemap(doc.body, doc.final_url)
             except DiscoveryParseError as exc:
                 self.parse_failed(url, exc)
+                continue
+            except Exception as exc:  # a parser bug on hostile input must not end the whole run
+                log.exception("parsing %s", url)
+                self.parse_failed(url, DiscoveryParseError("parse_error", repr(exc)))
                 continue
             if parsed.children:
                 # An index is kept without HTTP validators, so it is always downloaded again:
