@@ -180,6 +180,63 @@ JOIN (SELECT sm.story_id, count(*) AS member_count, min(r.fetched_at) AS first_s
       GROUP BY sm.story_id) c USING (story_id)
 WHERE m.role = 'original';
 """),
+    # Source health for the UI artifact, the hardened fetcher and users: a source is flagged when
+    # 3 or more of its latest live (ingest) runs in a row failed. A failing run: every feed /
+    # sitemap / listing exchange of the source failed, or it stored no new article and had
+    # failures. last_failure_reason is the latest failed exchange of its latest failing run.
+    Migration(version=4, name="source_health view", sql="""
+CREATE OR REPLACE VIEW source_health AS
+WITH live_runs AS (
+    SELECT run_id, started_at, stats FROM runs WHERE flow = 'ingest'
+),
+-- Per (run, source) counters from the run's stats (written when the run finishes).
+run_stats AS (
+    SELECT r.run_id, s ->> 'source' AS source,
+           CAST(s ->> 'new_articles' AS INTEGER) AS new_articles,
+           CAST(s ->> 'failed' AS INTEGER) AS failed
+    FROM live_runs r, unnest(CAST(json_extract(r.stats, '$.sources') AS JSON[])) AS t(s)
+    WHERE r.stats IS NOT NULL
+),
+-- Per (run, source) HTTP exchanges (written as the run goes, so crashed runs count too).
+exchanges AS (
+    SELECT run_id, source,
+           count(*) FILTER (WHERE kind = 'listing') AS listings,
+           count(*) FILTER (WHERE kind = 'listing' AND outcome = 'failed') AS listings_failed,
+           count(*) FILTER (WHERE outcome = 'failed') AS failed,
+           arg_max(reason, attempted_at) FILTER (WHERE outcome = 'failed') AS last_reason
+    FROM fetch_attempts WHERE run_id IN (SELECT run_id FROM live_runs) GROUP BY ALL
+),
+-- A failing run: every feed/listing exchange failed, or no new article and some failure.
+per_run AS (
+    SELECT COALESCE(s.run_id, e.run_id) AS run_id, COALESCE(s.source, e.source) AS source,
+           e.last_reason,
+           COALESCE(e.listings > 0 AND e.listings_failed = e.listings, FALSE)
+           OR (COALESCE(s.new_articles, 0) = 0
+               AND (COALESCE(s.failed, 0) > 0 OR COALESCE(e.failed, 0) > 0)) AS failing
+    FROM run_stats s FULL OUTER JOIN exchanges e ON s.run_id = e.run_id AND s.source = e.source
+),
+timed AS (
+    SELECT p.*, r.started_at FROM per_run p JOIN live_runs r USING (run_id)
+),
+summary AS (
+    SELECT source, count(*) AS runs, max(started_at) AS last_run_at,
+           max(started_at) FILTER (WHERE NOT failing) AS last_ok_run_at,
+           arg_max(last_reason, started_at) FILTER (WHERE failing) AS last_failure_reason
+    FROM timed GROUP BY source
+),
+streak AS (
+    SELECT t.source, count(*) AS n
+    FROM timed t JOIN summary su USING (source)
+    WHERE t.failing AND (su.last_ok_run_at IS NULL OR t.started_at > su.last_ok_run_at)
+    GROUP BY t.source
+)
+SELECT src.name AS source, src.enabled, COALESCE(su.runs, 0) AS runs, su.last_run_at,
+       su.last_ok_run_at, COALESCE(st.n, 0) AS consecutive_failing_runs,
+       COALESCE(st.n, 0) >= 3 AS flagged, su.last_failure_reason
+FROM sources src
+LEFT JOIN summary su ON su.source = src.name
+LEFT JOIN streak st ON st.source = src.name;
+"""),
 ]
 
 
