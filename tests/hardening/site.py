@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from storage.db import reader
 from tests.support.httpserver import FixtureServer
@@ -67,7 +68,7 @@ max_concurrency = {max_concurrency}
     return path
 
 
-def query(db: str, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
+def query(db: str, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     """Rows of a read-only query (a short-lived connection, so it never blocks a writer)."""
     with reader(db) as con:
         return con.execute(sql, params or []).fetchall()
@@ -77,7 +78,7 @@ def failure(db: str, url: str) -> tuple[str, str, int | None, bool, int] | None:
     """(stage, reason, last_status, transient, attempts) recorded for url, or None."""
     rows = query(db, "SELECT stage, reason, last_status, transient, attempts FROM failures "
                      "WHERE url = ?", [url])
-    return rows[0] if rows else None  # type: ignore[return-value]
+    return rows[0] if rows else None
 
 
 def article_urls(db: str) -> set[str]:
