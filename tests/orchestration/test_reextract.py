@@ -1,0 +1,55 @@
+"""The reextract flow over stored raw HTML, and `newsflow serve`'s deployments matching prefect.yaml."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from flows.deploy import load_spec, runner_deployments
+from flows.import_warc import import_warc
+from flows.reextract import reextract
+from storage.db import reader, writer
+from tasks.warc import WarcResponse, write_warc
+from tests.conftest import recorded_pages
+
+WHEN = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_reextract_replaces_stale_text_and_restores_lost_articles(tmp_path: Path) -> None:
+    pages = recorded_pages()[:5]
+    warc = tmp_path / "t.warc.gz"
+    write_warc(warc, [WarcResponse(url=p.url, fetched_at=WHEN, status=200, content_type="text/html",
+                                   body=p.html()) for p in pages])
+    db = str(tmp_path / "news.duckdb")
+    import_warc(paths=[str(warc)], db=db, workers=1, run_dedupe=False)
+    with reader(db) as con:
+        before = dict(con.execute("SELECT url, text FROM article_records").fetchall())
+    assert len(before) == 5
+    lost = pages[0].url
+    with writer(db) as con:  # as if an older extractor had got them wrong, or dropped one
+        con.execute("UPDATE article_records SET text = 'stale', extractor = 'old'")
+        con.execute("DELETE FROM article_records WHERE url = ?", [lost])
+    stats = reextract(db=db, batch_size=2, workers=1, run_dedupe=False)
+    assert stats["reextracted"] == 5 and stats["new_articles"] == 1 and stats["failed"] == 0
+    with reader(db) as con:
+        after = dict(con.execute("SELECT url, text FROM article_records").fetchall())
+        extractors = {r[0] for r in con.execute("SELECT extractor FROM article_records").fetchall()}
+        run = con.execute("SELECT status FROM runs WHERE flow = 'reextract'").fetchall()
+    assert after == before and extractors == {"trafilatura"}
+    assert run == [("completed",)]
+
+
+def test_serve_uses_the_schedules_and_triggers_of_prefect_yaml() -> None:
+    spec = load_spec()
+    served = {d.name: d for d in runner_deployments(spec)}
+    assert set(served) == {d["name"] for d in spec["deployments"]}
+    assert [s.schedule.cron for s in served["ingest"].schedules] == ["*/15 * * * *"]
+    assert served["ingest"].parameters == {"run_dedupe": False}
+    assert served["ingest"].concurrency_limit == 1
+    (trigger,) = served["dedupe"].triggers
+    assert trigger.expect == {"news.articles.ingested"}
+    assert trigger.parameters == {"db": "{{ event.payload.db }}"}
+    assert not served["dedupe"].schedules and not served["reextract"].schedules
