@@ -12,19 +12,11 @@ from newsflow.config import load_registry
 from newsflow.errors import InputFileError
 from storage import dedupe as store
 from storage.db import db_path, reader
-from tasks.dedupe import DedupeStats, match_batch, prepare_batch, write_batch
+from tasks.dedupe import DedupeStats, add_stats, match_batch, prepare_batch, write_batch
 from tasks.store import register_sources
 
 BATCH = 2000  # articles per task: big enough that Prefect's ~7 ms per task run is noise
 ARTIFACT_STORIES = 10
-
-
-def _add(total: DedupeStats, s: DedupeStats) -> None:
-    for name in ("articles_processed", "recleaned", "boilerplate_learned", "candidates", "edges",
-                 "new_stories", "copies_merged"):
-        setattr(total, name, getattr(total, name) + getattr(s, name))
-    for k, v in s.by_method.items():
-        total.by_method[k] = total.by_method.get(k, 0) + v
 
 
 def _cell(value: Any) -> str:
@@ -68,7 +60,7 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
         if not prepared.items:
             break
         matched = match_batch(dbp, prepared)
-        _add(total, write_batch(dbp, prepared, matched))
+        add_stats(total, write_batch(dbp, prepared, matched))
         batches += 1
     logger.info("dedupe: %d articles in %d batch(es), %d new stories, %d copies merged, "
                 "%d boilerplate blocks learned", total.articles_processed, batches,

@@ -8,10 +8,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _insert_columns(con: duckdb.DuckDBPyConnection, table: str,
+                    columns: dict[str, np.ndarray]) -> None:
+    """Bulk insert numpy columns: a registered scan is ~20x faster than unnest of lists."""
+    name = f"_new_{table}"
+    con.register(name, columns)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT {', '.join(columns)} FROM {name}")
+    finally:
+        con.unregister(name)
 
 
 @dataclass(kw_only=True)
@@ -30,22 +42,21 @@ class PendingArticle:
 
 def pending(con: duckdb.DuckDBPyConnection, limit: int) -> list[PendingArticle]:
     """Articles never processed, re-extracted since, or flagged dirty; oldest fetch first."""
+    # Ids first, texts second: the texts of a 100k-article store are never scanned.
+    ids = [r[0] for r in con.execute(
+        "SELECT a.article_id FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
+        "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at "
+        "ORDER BY a.fetched_at, a.article_id LIMIT ?", [limit]).fetchall()]
+    if not ids:
+        return []
     rows = con.execute(
         "SELECT a.article_id, a.url, a.source, a.raw_text, a.text, a.canonical_url, "
-        "a.extracted_at, d.article_id IS NOT NULL "
-        "FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
-        "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at "
-        "ORDER BY a.fetched_at, a.article_id LIMIT ?", [limit]).fetchall()
+        "a.extracted_at, a.article_id IN (SELECT article_id FROM dedupe_articles) "
+        "FROM article_records a WHERE a.article_id IN (SELECT unnest(?)) "
+        "ORDER BY a.fetched_at, a.article_id", [ids]).fetchall()
     return [PendingArticle(article_id=r[0], url=r[1], source=r[2], raw_text=r[3], text=r[4],
                            canonical_url=r[5], extracted_at=r[6], known=bool(r[7]))
             for r in rows]
-
-
-def count_pending(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute(
-        "SELECT count(*) FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
-        "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at").fetchone()
-    return int(row[0]) if row else 0
 
 
 # --- boilerplate -----------------------------------------------------------------------------
@@ -58,9 +69,9 @@ def replace_blocks(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str
         con.execute("DELETE FROM dedupe_blocks WHERE article_id IN (SELECT unnest(?))",
                     [list(article_ids)])
     if rows:
-        sites, hashes, ids = (list(c) for c in zip(*rows, strict=True))
-        con.execute("INSERT INTO dedupe_blocks SELECT unnest($1), unnest($2), unnest($3)",
-                    [sites, hashes, ids])
+        sites, hashes, ids = (np.array(c, dtype=object) for c in zip(*rows, strict=True))
+        _insert_columns(con, "dedupe_blocks", {"site": sites, "block_hash": hashes,
+                                               "article_id": ids})
 
 
 def boilerplate_of(con: duckdb.DuckDBPyConnection, sites: Iterable[str]) -> dict[str, set[str]]:
@@ -83,6 +94,17 @@ def block_counts(con: duckdb.DuckDBPyConnection, site: str, hashes: Sequence[str
         "WHERE site = $1 AND block_hash IN (SELECT unnest($2)) GROUP BY block_hash",
         [site, list(hashes)]).fetchall()
     return {r[0]: int(r[1]) for r in rows}
+
+
+def site_block_counts(con: duckdb.DuckDBPyConnection, hashes: Sequence[str]
+                      ) -> dict[tuple[str, str], int]:
+    """(site, block) -> on how many pages of that site the block appears, for these blocks."""
+    if not hashes:
+        return {}
+    rows = con.execute(
+        "SELECT site, block_hash, count(DISTINCT article_id) FROM dedupe_blocks "
+        "WHERE block_hash IN (SELECT unnest(?)) GROUP BY ALL", [list(hashes)]).fetchall()
+    return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
 def pages_with_block(con: duckdb.DuckDBPyConnection, site: str, block: str, limit: int
@@ -182,21 +204,25 @@ def texts_of(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]) -> dict
 
 
 def replace_signatures(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]],
-                       bands: Sequence[tuple[int, int, str]]) -> None:
-    """Replace the dedupe_articles rows and LSH band keys of the processed articles."""
-    ids = [r[0] for r in rows]
-    if not ids:
+                       bands: Sequence[tuple[int, int, str]], replaced: Sequence[str]) -> None:
+    """Store dedupe_articles rows and LSH band keys; those of `replaced` articles are dropped."""
+    if not rows:
         return
-    con.execute("DELETE FROM dedupe_articles WHERE article_id IN (SELECT unnest(?))", [ids])
-    con.execute("DELETE FROM lsh_bands WHERE article_id IN (SELECT unnest(?))", [ids])
+    if replaced:
+        con.execute("DELETE FROM dedupe_articles WHERE article_id IN (SELECT unnest(?))",
+                    [list(replaced)])
+        con.execute("DELETE FROM lsh_bands WHERE article_id IN (SELECT unnest(?))",
+                    [list(replaced)])
     stamp = _now()
     cols = list(zip(*[(*r, stamp) for r in rows], strict=True))
     con.execute(
         "INSERT INTO dedupe_articles SELECT unnest($1), unnest($2), unnest($3), unnest($4), "
         "unnest($5), unnest($6), unnest($7), unnest($8), FALSE", [list(c) for c in cols])
     if bands:
-        b, k, a = (list(c) for c in zip(*bands, strict=True))
-        con.execute("INSERT INTO lsh_bands SELECT unnest($1), unnest($2), unnest($3)", [b, k, a])
+        b, k, a = zip(*bands, strict=True)
+        _insert_columns(con, "lsh_bands", {"band": np.array(b, dtype=np.int16),
+                                           "bucket": np.array(k, dtype=np.int64),
+                                           "article_id": np.array(a, dtype=object)})
 
 
 def replace_edges(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str],

@@ -16,12 +16,11 @@ SAME_PAGE_JACCARD = 0.5
 # How many pages of a block the dissimilarity test looks at: enough to find three distinct ones.
 SAMPLE_PAGES = 40
 
-_SPACE = re.compile(r"\s+")
 
 
 def normalize_block(line: str) -> str:
     """One spelling per block: case, spacing and surrounding punctuation do not matter."""
-    return _SPACE.sub(" ", line).strip().strip("*-•|").strip().lower()
+    return " ".join(line.split()).strip("*-•| ").lower()
 
 
 def block_hash(line: str) -> str:
@@ -29,12 +28,21 @@ def block_hash(line: str) -> str:
     return hashlib.sha256(normalize_block(line).encode()).hexdigest()[:16]
 
 
+def hashed_lines(raw_text: str) -> list[tuple[str, str]]:
+    """(block hash, line) of every non-empty line of an extracted text, in order."""
+    out = []
+    for line in raw_text.splitlines():
+        norm = normalize_block(line)
+        if norm:
+            out.append((hashlib.sha256(norm.encode()).hexdigest()[:16], line.rstrip()))
+    return out
+
+
 def blocks_of(raw_text: str) -> dict[str, str]:
     """The distinct blocks (non-empty lines) of an extracted text: hash -> first line seen."""
     out: dict[str, str] = {}
-    for line in raw_text.splitlines():
-        if normalize_block(line):
-            out.setdefault(block_hash(line), line.strip())
+    for h, line in hashed_lines(raw_text):
+        out.setdefault(h, line.strip())
     return out
 
 
@@ -43,17 +51,13 @@ def compile_patterns(patterns: Iterable[str]) -> list[re.Pattern[str]]:
     return [re.compile(p) for p in patterns]
 
 
-def clean_text(raw_text: str, boilerplate: set[str] | frozenset[str],
+def clean_text(raw_text: str | list[tuple[str, str]], boilerplate: set[str] | frozenset[str],
                patterns: Sequence[re.Pattern[str]] = ()) -> str:
-    """raw_text without its site's boilerplate blocks and lines matching the source's patterns."""
-    kept = []
-    for line in raw_text.splitlines():
-        if not normalize_block(line):
-            continue
-        if block_hash(line) in boilerplate or any(p.search(line) for p in patterns):
-            continue
-        kept.append(line.rstrip())
-    return "\n".join(kept)
+    """raw_text (or its hashed_lines) without the site's boilerplate blocks and lines matching
+    the source's patterns."""
+    lines = hashed_lines(raw_text) if isinstance(raw_text, str) else raw_text
+    return "\n".join(line for h, line in lines
+                     if h not in boilerplate and not any(p.search(line) for p in patterns))
 
 
 @dataclass(kw_only=True, frozen=True)

@@ -344,6 +344,7 @@ class WorkItem:
     text: str
     canonical_url: str | None
     extracted_at: datetime
+    known: bool = False  # processed before: its stored rows are replaced
 
 
 @dataclass(kw_only=True)
@@ -367,19 +368,21 @@ class MatchedBatch:
     candidates: int = 0
 
 
-def _learn_site(con: duckdb.DuckDBPyConnection, site: str, hashes: set[str],
-                samples: dict[str, str]) -> list[tuple[str, int, str]]:
-    """Blocks among hashes that have just become boilerplate of site."""
-    counts = store.block_counts(con, site, sorted(hashes))
-    learned = []
-    for h in sorted(h for h, n in counts.items() if n >= bp.MIN_PAGES):
+def _learn(con: duckdb.DuckDBPyConnection, wanted: dict[str, set[str]],
+           samples: dict[str, str]) -> dict[str, list[tuple[str, int, str]]]:
+    """Per site, the blocks among wanted[site] that have just become its boilerplate."""
+    counts = store.site_block_counts(con, sorted(set().union(*wanted.values())))
+    out: dict[str, list[tuple[str, int, str]]] = {}
+    for (site, h), n in sorted(counts.items()):
+        if n < bp.MIN_PAGES or h not in wanted.get(site, ()):
+            continue
         pages = store.pages_with_block(con, site, h, bp.SAMPLE_PAGES)
         blocks = store.blocks_of_pages(con, site, pages)
         site_counts = store.block_counts(con, site, sorted(set().union(*blocks.values())))
         views = [bp.PageBlocks(article_id=a, blocks=frozenset(b)) for a, b in blocks.items()]
         if bp.is_boilerplate(views, site_counts):
-            learned.append((h, counts[h], samples.get(h, "")))
-    return learned
+            out.setdefault(site, []).append((h, n, samples.get(h, "")))
+    return out
 
 
 def prepare(con: duckdb.DuckDBPyConnection, limit: int,
@@ -389,31 +392,36 @@ def prepare(con: duckdb.DuckDBPyConnection, limit: int,
     out = PreparedBatch()
     if not arts:
         return out
-    ids = [a.article_id for a in arts]
-    blocks = {a.article_id: bp.blocks_of(a.raw_text) for a in arts}
+    lines = {a.article_id: bp.hashed_lines(a.raw_text) for a in arts}
+    blocks = {a.article_id: {h for h, _ in lines[a.article_id]} for a in arts}
     store.replace_blocks(con, [(a.source, h, a.article_id) for a in arts
-                               for h in blocks[a.article_id]], ids)
+                               for h in sorted(blocks[a.article_id])],
+                         [a.article_id for a in arts if a.known])
     sites = sorted({a.source for a in arts})
     known = store.boilerplate_of(con, sites)
-    for site in sites:
-        mine = [a for a in arts if a.source == site]
-        samples = {h: line for a in mine for h, line in blocks[a.article_id].items()}
-        learned = _learn_site(con, site, set(samples) - known[site], samples)
-        if learned:
-            store.learn_blocks(con, site, learned)
-            new = [h for h, _, _ in learned]
-            known[site].update(new)
-            out.learned += len(new)
-            # Pages processed before this block was known still carry it: clean them again.
-            out.flagged += store.mark_dirty(con, site, new, ids)
+    wanted: dict[str, set[str]] = {s: set() for s in sites}
+    samples: dict[str, str] = {}
+    for a in arts:
+        wanted[a.source] |= blocks[a.article_id] - known[a.source]
+        for h, line in lines[a.article_id]:
+            samples.setdefault(h, line.strip())
+    ids = [a.article_id for a in arts]
+    for site, learned in _learn(con, wanted, samples).items():
+        store.learn_blocks(con, site, learned)
+        new = [h for h, _, _ in learned]
+        known[site].update(new)
+        out.learned += len(new)
+        # Pages processed before this block was known still carry it: clean them again.
+        out.flagged += store.mark_dirty(con, site, new, ids)
     compiled = {s: bp.compile_patterns(p) for s, p in patterns.items()}
     changed = []
     for a in arts:
-        text = bp.clean_text(a.raw_text, known[a.source], compiled.get(a.source, []))
+        text = bp.clean_text(lines[a.article_id], known[a.source], compiled.get(a.source, []))
         if text != a.text:
             changed.append((a.article_id, text))
         out.items.append(WorkItem(article_id=a.article_id, url=a.url, source=a.source, text=text,
-                                  canonical_url=a.canonical_url, extracted_at=a.extracted_at))
+                                  canonical_url=a.canonical_url, extracted_at=a.extracted_at,
+                                  known=a.known))
     store.update_texts(con, changed)
     out.recleaned = len(changed)
     return out
@@ -495,12 +503,14 @@ def match(con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> MatchedBatch:
     stored = store.key_matches(con, [k[0] for k in keys.values()],
                                [k[1] for k in keys.values() if k[1]],
                                [k[2] for k in keys.values()], ids)
-    stored_keys = {r[0]: (r[1], r[2], r[3]) for r in stored}
+    stored_by_key: dict[str, list[tuple[str, tuple[str, str | None, str]]]] = defaultdict(list)
+    for old, o_url, o_canon, o_hash in stored:
+        for key in {o_url, o_canon or "", "#" + o_hash} - {""}:
+            stored_by_key[key].append((old, (o_url, o_canon, o_hash)))
     for aid, mine in keys.items():
-        for old, theirs in stored_keys.items():
-            why = _reasons_by_keys(mine, theirs)
-            if why:
-                reasons[(aid, old)] |= why
+        for key in {mine[0], mine[1] or "", "#" + mine[2]} - {""}:
+            for old, other in stored_by_key.get(key, []):
+                reasons[(aid, old)] |= _reasons_by_keys(mine, other)
     reasons = {p: r for p, r in reasons.items() if r}
     out.candidates = len(reasons)
     others = {b for _, b in reasons if b not in items}
@@ -532,8 +542,9 @@ def write(con: duckdb.DuckDBPyConnection, batch: PreparedBatch, matched: Matched
           ) -> DedupeStats:
     """Store signatures and edges of the batch, then re-form every story it touches."""
     ids = [i.article_id for i in batch.items]
-    store.replace_signatures(con, matched.signatures, matched.bands)
-    store.replace_edges(con, ids, [(e.a, e.b, e.method, e.similarity) for e in matched.edges])
+    seen = [i.article_id for i in batch.items if i.known]  # only these have rows to replace
+    store.replace_signatures(con, matched.signatures, matched.bands, seen)
+    store.replace_edges(con, seen, [(e.a, e.b, e.method, e.similarity) for e in matched.edges])
     affected = set(ids) | {n for e in matched.edges for n in (e.a, e.b)}
     while True:  # close over old stories and edges (normally one round)
         grown = affected | set(store.story_members_of(con, affected))
@@ -584,3 +595,27 @@ def write_batch(db: str, batch: PreparedBatch, matched: MatchedBatch) -> DedupeS
     """Prefect task: store signatures and edges, re-form the touched stories (one transaction)."""
     with guarded_writer(db) as con:
         return write(con, batch, matched)
+
+
+def add_stats(total: DedupeStats, s: DedupeStats) -> None:
+    """Accumulate one batch's counts into total."""
+    for name in ("articles_processed", "recleaned", "boilerplate_learned", "candidates", "edges",
+                 "new_stories", "copies_merged"):
+        setattr(total, name, getattr(total, name) + getattr(s, name))
+    for k, v in s.by_method.items():
+        total.by_method[k] = total.by_method.get(k, 0) + v
+
+
+def run_all(db: str, *, batch_size: int = 2000,
+            patterns: dict[str, list[str]] | None = None) -> DedupeStats:
+    """Dedupe everything pending without Prefect (benchmarks, tests): the flow's loop, plainly."""
+    total = DedupeStats()
+    while True:
+        with guarded_writer(db) as con:
+            prepared = prepare(con, batch_size, patterns or {})
+        if not prepared.items:
+            return total
+        with reader(db) as con:
+            matched = match(con, prepared)
+        with guarded_writer(db) as con:
+            add_stats(total, write(con, prepared, matched))
