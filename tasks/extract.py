@@ -52,12 +52,22 @@ def _fail(page: RawPage, reason: str, detail: str = "") -> Failure:
 
 
 def decode_body(page: RawPage) -> str | bytes:
-    """The body as text when the HTTP header declares a charset; else bytes for trafilatura to sniff."""
+    """The body as text, trusting evidence over labels; bytes when only sniffing can tell.
+
+    Servers mislabel charsets often. Bytes that decode as strict UTF-8 are UTF-8 whatever the
+    header says (other encodings almost never form valid UTF-8 sequences). Otherwise the
+    header's charset is used if the bytes decode under it; else trafilatura sniffs the bytes
+    (meta charset, then detection).
+    """
+    try:
+        return page.body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
     m = _CHARSET.search(page.content_type or "")
-    if m:
+    if m and m.group(1).lower().replace("-", "").replace("_", "") not in ("utf8", "utf"):
         try:
-            return page.body.decode(m.group(1), errors="replace")
-        except LookupError:  # an unknown charset name: let trafilatura detect it
+            return page.body.decode(m.group(1))
+        except (LookupError, UnicodeDecodeError):  # unknown name, or the label is wrong
             pass
     return page.body
 

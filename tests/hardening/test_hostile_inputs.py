@@ -107,9 +107,6 @@ FEEDS = ["/feed/", "/feed-bomb/", "/feed-xxe/", "/feed-malformed/", "/feed-html/
          "/feed-gzip-bomb/", "/feed-to-metadata/"]
 SITEMAPS = ["/sm/loop-a.xml", "/sm/bomb.xml", "/sm/malformed.xml", "/sm/gz-bomb.xml.gz",
             "/sm/ssrf-index.xml"]
-CHARSET_BUG = pytest.mark.xfail(strict=True, reason=(
-    "tasks/extract.decode_body trusts a wrong HTTP charset (U+FFFD or mojibake): see "
-    "docs/hardening.md, proposed fix reported to the extract owner"))
 
 
 @dataclass
@@ -237,7 +234,6 @@ def test_charset_missing_or_unknown_is_decoded(run: Run) -> None:
     assert "caf\xe9 de la gare" in _text(run, "/h/charset-unknown-name/")
 
 
-@CHARSET_BUG
 @pytest.mark.parametrize("path", ["/h/charset-header-says-utf8/", "/h/charset-header-says-latin1/"])
 def test_wrong_http_charset_is_decoded_correctly(run: Run, path: str) -> None:
     text = _text(run, path)
