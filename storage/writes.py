@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,9 @@ import duckdb
 from newsflow.types import Article, Failure, RawPage, Registry
 
 EXTRACTOR = "trafilatura"
+# HTTP attempts over all runs after which a transiently failing URL counts as permanently failed
+# (with the backoff below, about two weeks of daily retries).
+GIVE_UP_ATTEMPTS = 30
 # Raw pages are kept for re-extraction, not served: gzip level 1 costs ~2 ms a page in the flow
 # process against ~3 ms at level 5 for ~15% more bytes, and that process shares the cores with
 # the extraction workers (bench/run.py).
@@ -132,6 +136,9 @@ def record_failures(con: duckdb.DuckDBPyConnection, failures: Iterable[Failure])
     for f in failures:
         row = con.execute("SELECT attempts FROM failures WHERE url = ?", [f.url]).fetchone()
         attempts = (int(row[0]) if row else 0) + max(f.attempts, 1)
+        if f.transient and attempts >= GIVE_UP_ATTEMPTS:  # stop retrying a URL that never recovers
+            f = replace(f, transient=False,
+                        detail=f"gave up after {attempts} attempts; last: {f.detail}")
         stamp = now()
         con.execute(
             "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE "

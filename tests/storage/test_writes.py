@@ -85,3 +85,17 @@ def test_transient_failure_attempts_accumulate_and_clear_on_success(tmp_path: Pa
         writes.store_articles(con, [_article("https://thehill.com/a")])
     with reader(db) as con:
         assert con.execute("SELECT count(*) FROM failures").fetchone() == (0,)
+
+
+def test_transient_failure_becomes_permanent_after_many_attempts(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    fail = Failure(url="https://thehill.com/a", source="thehill", stage="fetch", reason="http_503",
+                   status=503, transient=True, attempts=writes.GIVE_UP_ATTEMPTS // 2)
+    for _ in range(2):
+        with writer(db) as con:
+            writes.record_failures(con, [fail])
+    with reader(db) as con:
+        row = con.execute("SELECT transient, next_retry_at, detail FROM failures").fetchone()
+        known = all_known_urls(con)
+    assert row is not None and row[0] is False and row[1] is None and "gave up" in row[2]
+    assert "https://thehill.com/a" in known
