@@ -203,7 +203,8 @@ def stories(limit: Annotated[int, typer.Option("--limit", "-n", help="How many s
     for sid, url, source, title, n, first in rows:
         out.print(f"\n[bold]{title or '(untitled)'}[/bold]  [dim]{sid}, {n} member(s), "
                   f"first seen {first:%Y-%m-%d %H:%M}[/dim]", highlight=False)
-        table = Table("role", "source", "similarity", "method", "url", show_lines=False)
+        table = Table("role", "source", "similarity", "method", show_lines=False)
+        table.add_column("url", overflow="fold")  # a cut URL is useless: wrap it instead
         table.add_row("original", str(source), "", "self", str(url))
         for _, curl, csource, _, sim, method in (c for c in copies if c[0] == sid):
             table.add_row("copy", str(csource), f"{sim:.3f}", str(method), str(curl))

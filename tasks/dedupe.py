@@ -464,6 +464,10 @@ def _reasons_by_keys(a: tuple[str, str | None, str], b: tuple[str, str | None, s
     return out
 
 
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a < b else (b, a)
+
+
 def match(con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> MatchedBatch:
     """Sign the batch, find candidates (keys, then LSH buckets) and verify them exactly."""
     out = MatchedBatch()
@@ -487,7 +491,7 @@ def match(con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> MatchedBatch:
     for group in by_bucket.values():
         for x in range(len(group)):
             for y in range(x + 1, len(group)):
-                reasons[(group[x], group[y])].add("minhash")
+                reasons[_pair(group[x], group[y])].add("minhash")
     by_key: dict[str, list[str]] = defaultdict(list)
     for aid, (own, canon, th) in keys.items():
         for key in {own, canon or "", "#" + th} - {""}:
@@ -496,10 +500,10 @@ def match(con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> MatchedBatch:
         for x in range(len(group)):
             for y in range(x + 1, len(group)):
                 p, q = group[x], group[y]
-                reasons[(p, q)] |= _reasons_by_keys(keys[p], keys[q])
+                reasons[_pair(p, q)] |= _reasons_by_keys(keys[p], keys[q])
     # Against everything stored before.
     for new, old in store.band_matches(con, out.bands, ids):
-        reasons[(new, old)].add("minhash")
+        reasons[_pair(new, old)].add("minhash")
     stored = store.key_matches(con, [k[0] for k in keys.values()],
                                [k[1] for k in keys.values() if k[1]],
                                [k[2] for k in keys.values()], ids)
@@ -510,10 +514,10 @@ def match(con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> MatchedBatch:
     for aid, mine in keys.items():
         for key in {mine[0], mine[1] or "", "#" + mine[2]} - {""}:
             for old, other in stored_by_key.get(key, []):
-                reasons[(aid, old)] |= _reasons_by_keys(mine, other)
+                reasons[_pair(aid, old)] |= _reasons_by_keys(mine, other)
     reasons = {p: r for p, r in reasons.items() if r}
     out.candidates = len(reasons)
-    others = {b for _, b in reasons if b not in items}
+    others = {x for pair in reasons for x in pair if x not in items}
     stored_texts = store.texts_of(con, others)
     site = {i: items[i].source for i in ids} | {k: v[0] for k, v in stored_texts.items()}
     for aid, (_, text) in stored_texts.items():
@@ -557,11 +561,15 @@ def write(con: duckdb.DuckDBPyConnection, batch: PreparedBatch, matched: Matched
     before = store.memberships_of(con, affected)
     members = _members(con, affected)
     rows = []
-    for comp in components(members, [e for e in edges if e.a in members and e.b in members]):
-        group = [members[a] for a in comp]
-        mine = [e for e in edges if e.a in comp and e.b in comp]
+    usable = [e for e in edges if e.a in members and e.b in members]
+    comps = components(members, usable)
+    comp_of = {a: n for n, comp in enumerate(comps) for a in comp}
+    comp_edges: dict[int, list[Edge]] = defaultdict(list)
+    for e in usable:
+        comp_edges[comp_of[e.a]].append(e)
+    for n, comp in enumerate(comps):
         rows += [(m.article_id, m.story_id, m.role, m.similarity, m.match_method)
-                 for m in memberships(group, mine)]
+                 for m in memberships([members[a] for a in comp], comp_edges[n])]
     store.replace_memberships(con, sorted(affected), rows)
     old_ids = {v[0] for v in before.values()}
     stats = DedupeStats(articles_processed=len(ids), recleaned=batch.recleaned,
