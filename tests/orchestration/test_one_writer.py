@@ -56,7 +56,8 @@ def api_env(prefect_api: None) -> Iterator[dict[str, str]]:
 def test_two_overlapping_imports_both_complete_with_nothing_lost(
         tmp_path: Path, api_env: dict[str, str], limit: bool) -> None:
     db = tmp_path / "news.duckdb"
-    env = dict(api_env)
+    # A native crash of a child (seen once as SIGSEGV / SIGABRT under load) then shows its stacks.
+    env = {**api_env, "PYTHONFAULTHANDLER": "1"}
     if limit:  # as in the deployments: every write inside a strict global concurrency limit
         name = f"test-writer-{uuid.uuid4().hex[:8]}"
         asyncio.run(ensure_limit(name))
