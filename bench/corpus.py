@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import read_gz, read_manifest
+from newsflow.urls import normalize_url
 from tasks.warc import WarcResponse, write_warc
 
 FOLDERS = ("article-extraction-benchmark", "fundus", "trafilatura-eval", "newspaper4k-tests")
 FETCHED_AT = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
+VERSION = 1  # of the replication below: bump it to rebuild cached WARCs
 # Opening <p> tags: the variation goes into body paragraphs, where the extractor keeps it.
 _P_OPEN = re.compile(rb"<p(?:\s[^>]*)?>", re.I)
 _WORDS = ("council", "river", "budget", "vote", "storm", "market", "school", "bridge", "court",
@@ -35,10 +40,14 @@ def load_corpus() -> list[CorpusPage]:
 
     root = corpus_dir()
     pages = []
+    seen: set[str] = set()
     for folder in FOLDERS:
         for row in read_manifest(folder):
             if not row["url"].startswith(("http://", "https://")):
                 continue  # one newspaper4k page has no URL: a WARC record needs one
+            if normalize_url(row["url"]) in seen:
+                continue  # the same article in two folders: newsflow would skip the second
+            seen.add(normalize_url(row["url"]))
             pages.append(CorpusPage(url=row["url"], html=read_gz(root / row["file"])))
     return pages
 
@@ -47,6 +56,7 @@ def vary_url(url: str, copy: int) -> str:
     """The URL of copy n: copy 0 keeps the original; others get a distinct path segment."""
     if copy == 0:
         return url
+    url = url.partition("#")[0]
     base, _, query = url.partition("?")
     base = base.rstrip("/")
     return f"{base}/copy-{copy}" + (f"?{query}" if query else "")
@@ -85,3 +95,24 @@ def replicated(pages: list[CorpusPage], n: int) -> Iterator[WarcResponse]:
 def build_warc(path: Path, n: int, pages: list[CorpusPage] | None = None) -> int:
     """Write n replicated corpus pages to a gzipped WARC at path; returns the record count."""
     return write_warc(path, replicated(pages if pages is not None else load_corpus(), n))
+
+
+def cache_dir() -> Path:
+    """Where built bench WARCs are kept between runs: $NEWSFLOW_BENCH_CACHE, else the temp dir."""
+    path = Path(os.environ.get("NEWSFLOW_BENCH_CACHE") or Path(tempfile.gettempdir()) / "newsflow-bench")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cached_warc(n: int, pages: list[CorpusPage]) -> Path:
+    """A WARC of n replicated pages, built once per corpus and size (building 10k takes ~1 min)."""
+    h = hashlib.sha256(str(VERSION).encode())
+    for p in pages:
+        h.update(p.url.encode())
+        h.update(hashlib.sha256(p.html).digest())
+    path = cache_dir() / f"bench-{n}-{h.hexdigest()[:12]}.warc.gz"
+    if not path.is_file():
+        tmp = path.with_suffix(".tmp")
+        build_warc(tmp, n, pages)
+        tmp.replace(path)
+    return path

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import RunStats, begin, finish
 from newsflow.config import load_registry
@@ -18,7 +17,7 @@ from newsflow.types import Article, Failure, RawPage, Registry
 from newsflow.urls import host_of, normalize_url
 from storage.db import db_path, reader
 from storage.reads import all_known_urls
-from tasks.extract import default_workers, extract_batch, extraction_pool
+from tasks.extract import default_workers, extract_batch, extraction_pool, runs_in_process, task_runner
 from tasks.store import register_sources, store_batch
 from tasks.warc import WarcResponse, count_responses, iter_warc
 
@@ -76,7 +75,9 @@ def batches(paths: Sequence[str], registry: Registry, known: set[str], stats: Ru
         yield pages, failures
 
 
-@flow(name="import-warc", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
+# $NEWSFLOW_TASK_RUNNER=dask (or $NEWSFLOW_DASK_ADDRESS) puts extraction on Dask workers; set it
+# before this module is imported, or use import_warc.with_options(task_runner=dask_runner(...)).
+@flow(name="import-warc", task_runner=task_runner())
 def import_warc(paths: list[str], sources_file: str | None = None, db: str | None = None,
                 batch_size: int = 50, workers: int | None = None, show_progress: bool = False,
                 run_dedupe: bool = True) -> dict[str, object]:
@@ -103,7 +104,9 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
                                           extra_failures=failures))
             bar.advance(len(pages) + len(failures))
 
-    with extraction_pool(workers), Progress("Importing WARC", total, show_progress) as bar:
+    # On Dask the workers extract; the local pool would only compete with them for the cores.
+    local_workers = workers if runs_in_process() else 1
+    with extraction_pool(local_workers), Progress("Importing WARC", total, show_progress) as bar:
         for n, (pages, failures) in enumerate(batches(paths, registry, known, stats, batch_size,
                                                   bar.advance)):
             in_flight.append((pages, failures, extract_batch.submit(pages, label=f"{n:05d}")))

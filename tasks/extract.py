@@ -15,8 +15,11 @@ import lxml.html
 import trafilatura
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from trafilatura.settings import Document
 
+from newsflow.errors import ConfigError
 from newsflow.types import Article, Failure, RawPage
 from newsflow.urls import article_id, normalize_url
 
@@ -188,11 +191,44 @@ def extract_pages(pages: Sequence[RawPage]) -> list[Article | Failure]:
 
 
 _POOL: ProcessPoolExecutor | None = None
+# Where the extracting flows run extract_batch: "threads" (the default: threads of the flow
+# process hand the work to the local pool below) or "dask" (prefect-dask: workers of the
+# scheduler at $NEWSFLOW_DASK_ADDRESS, else of a LocalCluster the run starts and stops).
+TASK_RUNNER_ENV = "NEWSFLOW_TASK_RUNNER"
+DASK_ADDRESS_ENV = "NEWSFLOW_DASK_ADDRESS"
 
 
 def default_workers() -> int:
     """Extraction processes: $NEWSFLOW_WORKERS, else one per core."""
     return int(os.environ.get("NEWSFLOW_WORKERS") or os.cpu_count() or 1)
+
+
+def dask_runner(address: str | None = None, workers: int | None = None) -> TaskRunner[Any]:
+    """A prefect-dask DaskTaskRunner on an existing scheduler, or on a LocalCluster of processes."""
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    # One single-threaded process per core: trafilatura holds the GIL, threads would not help.
+    n = workers or default_workers()
+    return DaskTaskRunner(cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True})
+
+
+def task_runner(threads: int = 4) -> TaskRunner[Any]:
+    """The task runner the extracting flows use, as $NEWSFLOW_TASK_RUNNER / $NEWSFLOW_DASK_ADDRESS say."""
+    address = os.environ.get(DASK_ADDRESS_ENV) or None
+    kind = (os.environ.get(TASK_RUNNER_ENV) or ("dask" if address else "threads")).lower()
+    if kind == "threads":
+        return ThreadPoolTaskRunner(max_workers=threads)
+    if kind == "dask":
+        return dask_runner(address)
+    raise ConfigError(f"${TASK_RUNNER_ENV}", f"unknown task runner {kind!r} (threads or dask)")
+
+
+def runs_in_process() -> bool:
+    """Whether the running flow's tasks run in its own process, so extraction needs the local pool."""
+    ctx = FlowRunContext.get()
+    return ctx is None or isinstance(ctx.task_runner, ThreadPoolTaskRunner)
 
 
 @contextmanager

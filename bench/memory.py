@@ -1,0 +1,16 @@
+"""Bounded memory: peak RSS of a whole `newsflow import-warc` process tree on a big WARC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.throughput import cli_import, cli_phases
+
+
+def measure(warc: Path, pages: int, workdir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Import warc into a fresh DB; peak RSS (main, extraction workers, Prefect server) and time."""
+    m = cli_import(warc, workdir / "memory.duckdb", env)
+    phases = cli_phases(m)
+    return {"pages": pages, "peak_rss_mb": m.peak_rss_mb, "wall_s": m.wall,
+            "warc_mb": warc.stat().st_size / 2**20, **phases}

@@ -1,0 +1,112 @@
+"""Run a command as the user would and measure it: wall time, timed output lines, peak tree RSS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(kw_only=True)
+class Measured:
+    """One finished command: exit status, wall seconds, peak RSS of its whole tree, timed lines."""
+
+    returncode: int
+    wall: float
+    peak_rss_mb: float
+    lines: list[tuple[float, str]] = field(default_factory=list)
+
+    def first(self, needle: str) -> float | None:
+        """Seconds after start of the first output line containing needle."""
+        return next((t for t, line in self.lines if needle in line), None)
+
+    def last(self, needle: str) -> float | None:
+        """Seconds after start of the last output line containing needle."""
+        return next((t for t, line in reversed(self.lines) if needle in line), None)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+
+def _tree_rss(pid: int) -> int:
+    """RSS bytes of pid and all its descendants (psutil when installed, else /proc)."""
+    try:
+        import psutil
+    except ImportError:
+        return _proc_tree_rss(pid)
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:  # a worker that just exited
+            continue
+    return total
+
+
+def _proc_tree_rss(pid: int) -> int:
+    """The /proc fallback of _tree_rss: walk children through /proc/<pid>/task/*/children."""
+    total, todo = 0, [pid]
+    page = os.sysconf("SC_PAGE_SIZE")
+    while todo:
+        p = todo.pop()
+        try:
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def run_measured(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                 timeout: float = 1800, poll: float = 0.1) -> Measured:
+    """Run cmd to completion, timestamping each output line and sampling the tree's RSS."""
+    full_env = {**os.environ, **(env or {})}
+    start = time.perf_counter()
+    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=full_env, cwd=cwd or REPO, bufsize=1, errors="replace")
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            done.wait(poll)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    lines: list[tuple[float, str]] = []
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            lines.append((time.perf_counter() - start, line.rstrip("\n")))
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        done.set()
+        sampler.join()
+    return Measured(returncode=proc.returncode, wall=time.perf_counter() - start,
+                    peak_rss_mb=peak / 2**20, lines=lines)
+
+
+def check(m: Measured, what: str) -> Measured:
+    """m, or a clear error with the command's last output lines when it failed."""
+    if m.returncode != 0:
+        tail = "\n".join(line for _, line in m.lines[-30:])
+        raise RuntimeError(f"{what} exited {m.returncode}:\n{tail}")
+    return m

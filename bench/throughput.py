@@ -1,0 +1,154 @@
+"""End-to-end throughput: `newsflow import-warc` against bare multi-process trafilatura loops.
+
+Baselines (same pages, same cores, pages already in memory, WARC reading not timed):
+  bare extract:  multiprocessing.Pool(os.cpu_count()) (fork) calling
+                 trafilatura.extract(body, include_comments=False) on each raw body;
+  bare metadata: the same pool calling
+                 trafilatura.bare_extraction(body, include_comments=False, with_metadata=True),
+                 the extraction work newsflow actually needs (title, author, date...).
+
+Prefect's share is measured by running the same import twice in fresh processes: as the flow
+(after a warm-up flow has started the ephemeral API, so its start-up is reported apart), and
+with the flow and its tasks called as plain functions (`.fn`, a thread pool for `.submit`).
+
+Run one mode alone:  .venv/bin/python bench/throughput.py flow|plain WARC DB
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import trafilatura  # noqa: E402
+
+from bench.procs import Measured, check, run_measured  # noqa: E402
+from tasks.warc import iter_warc  # noqa: E402
+
+BARE_EXTRACT = "trafilatura.extract(body, include_comments=False)"
+BARE_METADATA = "trafilatura.bare_extraction(body, include_comments=False, with_metadata=True)"
+
+
+def bare_extract(body: bytes) -> int:
+    """Baseline work for one page: plain text extraction, no metadata."""
+    return len(trafilatura.extract(body, include_comments=False) or "")
+
+
+def bare_metadata(body: bytes) -> int:
+    """Baseline work for one page: extraction with metadata, as newsflow needs it."""
+    doc = trafilatura.bare_extraction(body, include_comments=False, with_metadata=True)
+    return len(getattr(doc, "text", None) or "")
+
+
+def warc_bodies(path: Path) -> list[bytes]:
+    """The raw bodies of a WARC's response records, in order."""
+    return [rec.body for rec in iter_warc(path)]
+
+
+def bare_loop(bodies: Sequence[bytes], fn: Callable[[bytes], int], workers: int | None = None) -> float:
+    """Seconds for a fresh Pool of `workers` processes (default: one per core) to run fn on all."""
+    start = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(workers or os.cpu_count()) as pool:
+        for _ in pool.imap_unordered(fn, bodies, chunksize=4):
+            pass
+    return time.perf_counter() - start
+
+
+def newsflow_bin() -> str:
+    """The `newsflow` console script of the running interpreter's environment."""
+    return str(Path(sys.executable).with_name("newsflow"))
+
+
+def cli_import(warc: Path, db: Path, env: dict[str, str]) -> Measured:
+    """`newsflow import-warc WARC --db DB` as a user runs it (a fresh DB, dedupe included)."""
+    return check(run_measured([newsflow_bin(), "import-warc", str(warc), "--db", str(db)], env=env),
+                 "newsflow import-warc")
+
+
+def cli_phases(m: Measured) -> dict[str, float]:
+    """Where a CLI import's wall time went, from the timestamps of its log lines."""
+    begin = m.first("Beginning flow run") or 0.0
+    imported = m.first("- imported ") or m.wall
+    return {"startup_s": begin, "import_s": imported - begin, "after_import_s": m.wall - imported}
+
+
+def in_process(mode: str, warc: Path, db: Path, env: dict[str, str]) -> dict[str, float]:
+    """Run this file in `mode` (flow or plain) in a fresh process; its JSON figures."""
+    m = check(run_measured([sys.executable, __file__, mode, str(warc), str(db)], env=env),
+              f"throughput {mode}")
+    return json.loads(m.lines[-1][1])
+
+
+def run_flow(warc: str, db: str) -> dict[str, float]:
+    """The import as the flow, timed after a warm-up flow has started the Prefect API."""
+    from prefect import flow
+
+    from flows.import_warc import import_warc
+
+    @flow(name="bench-warm-up")
+    def warm_up() -> None:
+        return None
+
+    start = time.perf_counter()
+    warm_up()
+    startup = time.perf_counter() - start
+    start = time.perf_counter()
+    import_warc(paths=[warc], db=db, run_dedupe=False)
+    return {"seconds": time.perf_counter() - start, "prefect_startup_s": startup}
+
+
+class _PlainTask:
+    """Stands in for a Prefect task: .submit runs .fn on a thread pool, like ThreadPoolTaskRunner."""
+
+    def __init__(self, fn: Callable[..., Any], pool: ThreadPoolExecutor) -> None:
+        self.fn, self.pool = fn, pool
+
+    def submit(self, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self.pool.submit(self.fn, *args, **kwargs)
+
+
+def run_plain(warc: str, db: str) -> dict[str, float]:
+    """The same import with the flow and tasks as plain functions: no Prefect API, runs or events."""
+    import logging
+
+    import flows.import_warc as mod
+    from flows.common import RunStats
+    from storage import writes
+    from tasks.store import guarded_writer
+
+    def finish(db_: str, run_id: str, flow_: str, stats: RunStats, *, status: str = "completed") -> None:
+        with guarded_writer(db_) as con:  # the run row only: artifacts and events are Prefect's
+            writes.finish_run(con, run_id, status, stats.as_dict())
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the flow's ThreadPoolTaskRunner(4)
+        patches: dict[str, Any] = {
+            "get_run_logger": lambda: logging.getLogger("bench"),
+            "register_sources": mod.register_sources.fn,
+            "store_batch": mod.store_batch.fn,
+            "extract_batch": _PlainTask(mod.extract_batch.fn, pool),
+            "finish": finish,
+        }
+        for name, value in patches.items():
+            setattr(mod, name, value)
+        start = time.perf_counter()
+        mod.import_warc.fn(paths=[warc], db=db, run_dedupe=False)
+    return {"seconds": time.perf_counter() - start}
+
+
+def main(argv: list[str]) -> None:
+    mode, warc, db = argv
+    figures = run_flow(warc, db) if mode == "flow" else run_plain(warc, db)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
