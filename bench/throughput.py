@@ -11,7 +11,7 @@ Prefect's share is measured by running the same import twice in fresh processes:
 (after a warm-up flow has started the ephemeral API, so its start-up is reported apart), and
 with the flow and its tasks called as plain functions (`.fn`, a thread pool for `.submit`).
 
-Run one mode alone:  .venv/bin/python bench/throughput.py flow|plain WARC DB
+Run one mode alone:  .venv/bin/python bench/throughput.py flow|plain|writer WARC DB
 """
 
 from __future__ import annotations
@@ -144,10 +144,35 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
     return {"seconds": time.perf_counter() - start}
 
 
+def run_writer(warc: str, db: str, n: int = 300, batch: int = 50) -> dict[str, float]:
+    """The one writer's cost: storing extracted batches (raw pages, articles) per page, in ms."""
+    from concurrent.futures import ProcessPoolExecutor
+    from itertools import islice
+
+    from flows.import_warc import to_page
+    from newsflow.config import load_registry
+    from newsflow.types import RawPage
+    from storage import writes
+    from storage.db import writer
+    from tasks.extract import extract_page
+    from tasks.store import store_results
+
+    registry = load_registry(None)
+    pages = [p for rec in islice(iter_warc(warc), n) if isinstance(p := to_page(rec, registry), RawPage)]
+    with ProcessPoolExecutor() as pool:  # not timed: only the writes are
+        results = list(pool.map(extract_page, pages, chunksize=8))
+    with writer(db) as con:
+        writes.upsert_sources(con, registry)
+    start = time.perf_counter()
+    for i in range(0, len(pages), batch):
+        store_results(db, pages[i:i + batch], results[i:i + batch], live=False)
+    return {"writer_ms_per_page": (time.perf_counter() - start) / len(pages) * 1000}
+
+
 def main(argv: list[str]) -> None:
     mode, warc, db = argv
-    figures = run_flow(warc, db) if mode == "flow" else run_plain(warc, db)
-    print(json.dumps(figures))
+    run = {"flow": run_flow, "plain": run_plain, "writer": run_writer}[mode]
+    print(json.dumps(run(warc, db)))
 
 
 if __name__ == "__main__":

@@ -124,6 +124,12 @@ def run_dedupe_flow(db: str, sources_file: str) -> None:
     """Merge the new articles into stories (the dedupe flow, when it is installed)."""
     try:
         from flows.dedupe import dedupe
+        from storage.dedupe import pending
     except ImportError:
         return
+    # Nothing new or dirty (an unchanged re-run): skip the subflow, which costs ~1-2 s even
+    # idle (run creation, and its heartbeat thread joined at exit) - most of such a run.
+    with reader(db) as con:
+        if not pending(con, 1):
+            return
     dedupe(db=db, sources_file=sources_file)
