@@ -84,18 +84,6 @@ def boilerplate_of(con: duckdb.DuckDBPyConnection, sites: Iterable[str]) -> dict
     return out
 
 
-def block_counts(con: duckdb.DuckDBPyConnection, site: str, hashes: Sequence[str]
-                 ) -> dict[str, int]:
-    """On how many pages of site each of these blocks appears."""
-    if not hashes:
-        return {}
-    rows = con.execute(
-        "SELECT block_hash, count(DISTINCT article_id) FROM dedupe_blocks "
-        "WHERE site = $1 AND block_hash IN (SELECT unnest($2)) GROUP BY block_hash",
-        [site, list(hashes)]).fetchall()
-    return {r[0]: int(r[1]) for r in rows}
-
-
 def site_block_counts(con: duckdb.DuckDBPyConnection, hashes: Sequence[str]
                       ) -> dict[tuple[str, str], int]:
     """(site, block) -> on how many pages of that site the block appears, for these blocks."""
@@ -107,24 +95,57 @@ def site_block_counts(con: duckdb.DuckDBPyConnection, hashes: Sequence[str]
     return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
-def pages_with_block(con: duckdb.DuckDBPyConnection, site: str, block: str, limit: int
-                     ) -> list[str]:
-    """Some pages of site holding block, in a stable order."""
-    rows = con.execute("SELECT DISTINCT article_id FROM dedupe_blocks WHERE site = ? AND "
-                       "block_hash = ? ORDER BY article_id LIMIT ?", [site, block, limit]).fetchall()
-    return [r[0] for r in rows]
+def _pairs(pairs: Iterable[tuple[str, str]]) -> list[list[str]]:
+    firsts, seconds = [], []
+    for a, b in pairs:
+        firsts.append(a)
+        seconds.append(b)
+    return [firsts, seconds]
 
 
-def blocks_of_pages(con: duckdb.DuckDBPyConnection, site: str, article_ids: Sequence[str]
-                    ) -> dict[str, set[str]]:
-    """The block hashes of each of these pages of site."""
-    out: dict[str, set[str]] = {a: set() for a in article_ids}
-    if article_ids:
-        for aid, h in con.execute(
-                "SELECT article_id, block_hash FROM dedupe_blocks WHERE site = $1 "
-                "AND article_id IN (SELECT unnest($2))", [site, list(article_ids)]).fetchall():
-            out[aid].add(h)
+def pages_with_blocks(con: duckdb.DuckDBPyConnection, blocks: Sequence[tuple[str, str]],
+                      limit: int) -> dict[tuple[str, str], list[str]]:
+    """(site, block) -> up to limit pages of that site holding it, in a stable order."""
+    out: dict[tuple[str, str], list[str]] = {b: [] for b in blocks}
+    if not blocks:
+        return out
+    rows = con.execute(
+        "WITH w AS (SELECT unnest($1) AS site, unnest($2) AS block_hash), "
+        "d AS (SELECT DISTINCT site, block_hash, article_id FROM dedupe_blocks "
+        "      JOIN w USING (site, block_hash)) "
+        "SELECT site, block_hash, article_id FROM d QUALIFY row_number() OVER "
+        "(PARTITION BY site, block_hash ORDER BY article_id) <= $3",
+        [*_pairs(blocks), limit]).fetchall()
+    for site, h, aid in sorted(rows):
+        out[(site, h)].append(aid)
     return out
+
+
+def blocks_of_pages(con: duckdb.DuckDBPyConnection, pages: Iterable[tuple[str, str]]
+                    ) -> dict[tuple[str, str], set[str]]:
+    """(site, article) -> the block hashes of that page."""
+    out: dict[tuple[str, str], set[str]] = {p: set() for p in pages}
+    if out:
+        rows = con.execute(
+            "WITH w AS (SELECT unnest($1) AS site, unnest($2) AS article_id) "
+            "SELECT site, article_id, block_hash FROM dedupe_blocks JOIN w "
+            "USING (site, article_id)", _pairs(out)).fetchall()
+        for site, aid, h in rows:
+            out[(site, aid)].add(h)
+    return out
+
+
+def block_counts(con: duckdb.DuckDBPyConnection, blocks: Iterable[tuple[str, str]]
+                 ) -> dict[tuple[str, str], int]:
+    """(site, block) -> on how many pages of that site the block appears."""
+    wanted = set(blocks)
+    if not wanted:
+        return {}
+    rows = con.execute(
+        "WITH w AS (SELECT unnest($1) AS site, unnest($2) AS block_hash) "
+        "SELECT site, block_hash, count(DISTINCT article_id) FROM dedupe_blocks "
+        "JOIN w USING (site, block_hash) GROUP BY ALL", _pairs(wanted)).fetchall()
+    return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
 def learn_blocks(con: duckdb.DuckDBPyConnection, site: str,

@@ -372,16 +372,22 @@ def _learn(con: duckdb.DuckDBPyConnection, wanted: dict[str, set[str]],
            samples: dict[str, str]) -> dict[str, list[tuple[str, int, str]]]:
     """Per site, the blocks among wanted[site] that have just become its boilerplate."""
     counts = store.site_block_counts(con, sorted(set().union(*wanted.values())))
+    cands = sorted(k for k, n in counts.items()
+                   if n >= bp.MIN_PAGES and k[1] in wanted.get(k[0], ()))
+    # Three queries for all candidates of the batch, not three per candidate: blocks shared by
+    # a few copies of one story stay candidates, and are judged again, as pages arrive.
+    pages = store.pages_with_blocks(con, cands, bp.SAMPLE_PAGES)
+    blocks = store.blocks_of_pages(con, {(s, a) for (s, _), ids in pages.items() for a in ids})
+    site_counts = store.block_counts(con, {(s, h) for (s, _), hs in blocks.items() for h in hs})
+    per_site: dict[str, dict[str, int]] = defaultdict(dict)
+    for (s, b), n in site_counts.items():
+        per_site[s][b] = n
     out: dict[str, list[tuple[str, int, str]]] = {}
-    for (site, h), n in sorted(counts.items()):
-        if n < bp.MIN_PAGES or h not in wanted.get(site, ()):
-            continue
-        pages = store.pages_with_block(con, site, h, bp.SAMPLE_PAGES)
-        blocks = store.blocks_of_pages(con, site, pages)
-        site_counts = store.block_counts(con, site, sorted(set().union(*blocks.values())))
-        views = [bp.PageBlocks(article_id=a, blocks=frozenset(b)) for a, b in blocks.items()]
-        if bp.is_boilerplate(views, site_counts):
-            out.setdefault(site, []).append((h, n, samples.get(h, "")))
+    for site, h in cands:
+        views = [bp.PageBlocks(article_id=a, blocks=frozenset(blocks[(site, a)]))
+                 for a in pages[(site, h)]]
+        if bp.is_boilerplate(views, per_site[site]):
+            out.setdefault(site, []).append((h, counts[(site, h)], samples.get(h, "")))
     return out
 
 
