@@ -85,7 +85,7 @@ def in_process(mode: str, warc: Path, db: Path, env: dict[str, str]) -> dict[str
     """Run this file in `mode` (flow or plain) in a fresh process; its JSON figures."""
     m = check(run_measured([sys.executable, __file__, mode, str(warc), str(db)], env=env),
               f"throughput {mode}")
-    return json.loads(m.lines[-1][1])
+    return json.loads(next(line for _, line in reversed(m.lines) if line.startswith("{")))
 
 
 def run_flow(warc: str, db: str) -> dict[str, float]:

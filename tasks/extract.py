@@ -9,19 +9,20 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lxml.html
 import trafilatura
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from trafilatura.settings import Document
 
 from newsflow.errors import ConfigError
 from newsflow.types import Article, Failure, RawPage
 from newsflow.urls import article_id, normalize_url
+
+# Prefect is imported lazily (see __getattr__ below): the extraction worker processes import
+# this module and never need it, and it would cost each of them ~55 MB (bench/run.py memory).
+if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
 
 # Comments are not the article: include_comments=False scores F1 0.960 against 0.953 with
 # trafilatura's defaults on the article-extraction benchmark (bench/extraction_f1.py).
@@ -216,6 +217,8 @@ def dask_runner(address: str | None = None, workers: int | None = None) -> TaskR
 
 def task_runner(threads: int = 4) -> TaskRunner[Any]:
     """The task runner the extracting flows use, as $NEWSFLOW_TASK_RUNNER / $NEWSFLOW_DASK_ADDRESS say."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
     address = os.environ.get(DASK_ADDRESS_ENV) or None
     kind = (os.environ.get(TASK_RUNNER_ENV) or ("dask" if address else "threads")).lower()
     if kind == "threads":
@@ -227,6 +230,9 @@ def task_runner(threads: int = 4) -> TaskRunner[Any]:
 
 def runs_in_process() -> bool:
     """Whether the running flow's tasks run in its own process, so extraction needs the local pool."""
+    from prefect.context import FlowRunContext
+    from prefect.task_runners import ThreadPoolTaskRunner
+
     ctx = FlowRunContext.get()
     return ctx is None or isinstance(ctx.task_runner, ThreadPoolTaskRunner)
 
@@ -254,10 +260,22 @@ def extraction_pool(workers: int | None = None) -> Iterator[None]:
         pool.shutdown(cancel_futures=True)
 
 
-@task(name="extract-batch", task_run_name="extract-{label}", cache_policy=NO_CACHE)
-def extract_batch(pages: list[RawPage], label: str = "batch") -> list[Article | Failure]:
+def _extract_batch(pages: list[RawPage], label: str = "batch") -> list[Article | Failure]:
     """Prefect task: extract one batch of pages (one task per batch keeps Prefect overhead low)."""
     pool = _POOL
     if pool is None:
         return extract_pages(pages)
     return pool.submit(extract_pages, pages).result()
+
+
+def __getattr__(name: str) -> Any:
+    """`extract_batch`, the Prefect task of _extract_batch, made on first use (PEP 562)."""
+    if name != "extract_batch":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    made = task(name="extract-batch", task_run_name="extract-{label}",
+                cache_policy=NO_CACHE)(_extract_batch)
+    globals()["extract_batch"] = made
+    return made
