@@ -12,10 +12,17 @@ from newsflow.config import load_registry
 from newsflow.errors import InputFileError
 from storage import dedupe as store
 from storage.db import db_path, reader
-from tasks.dedupe import DedupeStats, add_stats, match_batch, prepare_batch, write_batch
+from tasks.dedupe import (
+    DedupeStats,
+    add_stats,
+    batch_size_for,
+    match_batch,
+    prepare_batch,
+    write_batch,
+)
 from tasks.store import register_sources
 
-BATCH = 2000  # articles per task: big enough that Prefect's ~7 ms per task run is noise
+BATCH = 2000  # least articles per task: Prefect's ~7 ms per task run is noise beside it
 ARTIFACT_STORIES = 10
 
 
@@ -55,8 +62,9 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
     patterns = {s.name: list(s.boilerplate) for s in registry.sources if s.boilerplate}
     total = DedupeStats()
     batches = 0
+    size = batch_size_for(dbp, batch_size)
     while True:
-        prepared = prepare_batch(dbp, batch_size, patterns)
+        prepared = prepare_batch(dbp, size, patterns)
         if not prepared.items:
             break
         matched = match_batch(dbp, prepared)

@@ -59,6 +59,14 @@ def pending(con: duckdb.DuckDBPyConnection, limit: int) -> list[PendingArticle]:
             for r in rows]
 
 
+def count_pending(con: duckdb.DuckDBPyConnection) -> int:
+    """How many articles dedupe has to (re)process."""
+    row = con.execute(
+        "SELECT count(*) FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
+        "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at").fetchone()
+    return int(row[0]) if row else 0
+
+
 # --- boilerplate -----------------------------------------------------------------------------
 
 
