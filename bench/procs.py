@@ -19,8 +19,10 @@ class Measured:
 
     returncode: int
     wall: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # sum of the tree's RSS: shared pages counted once per process
     lines: list[tuple[float, str]] = field(default_factory=list)
+    peak_pss_mb: float = 0.0  # sum of PSS: shared pages split, the tree's real footprint
+    peak_rss_own_mb: float = 0.0  # RSS sum without Prefect's ephemeral API server process
 
     def first(self, needle: str) -> float | None:
         """Seconds after start of the first output line containing needle."""
@@ -35,24 +37,29 @@ class Measured:
         return "\n".join(line for _, line in self.lines)
 
 
-def _tree_rss(pid: int) -> int:
-    """RSS bytes of pid and all its descendants (psutil when installed, else /proc)."""
+def _tree_memory(pid: int) -> tuple[int, int, int]:
+    """(RSS, PSS, RSS without the Prefect API server) bytes of pid and all its descendants."""
     try:
         import psutil
     except ImportError:
-        return _proc_tree_rss(pid)
+        rss = _proc_tree_rss(pid)
+        return rss, rss, rss
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
-    total = 0
+        return 0, 0, 0
+    rss = pss = own = 0
     for p in procs:
         try:
-            total += p.memory_info().rss
+            info = p.memory_full_info()
+            server = any("uvicorn" in part for part in p.cmdline())
         except psutil.Error:  # a worker that just exited
             continue
-    return total
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+        own += 0 if server else info.rss
+    return rss, pss, own
 
 
 def _proc_tree_rss(pid: int) -> int:
@@ -71,19 +78,19 @@ def _proc_tree_rss(pid: int) -> int:
 
 
 def run_measured(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
-                 timeout: float = 1800, poll: float = 0.1) -> Measured:
+                 timeout: float = 1800, poll: float = 0.2) -> Measured:
     """Run cmd to completion, timestamping each output line and sampling the tree's RSS."""
     full_env = {**os.environ, **(env or {})}
     start = time.perf_counter()
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=full_env, cwd=cwd or REPO, bufsize=1, errors="replace")
-    peak = 0
+    peak = [0, 0, 0]
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            for i, value in enumerate(_tree_memory(proc.pid)):
+                peak[i] = max(peak[i], value)
             done.wait(poll)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -101,7 +108,8 @@ def run_measured(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cw
         done.set()
         sampler.join()
     return Measured(returncode=proc.returncode, wall=time.perf_counter() - start,
-                    peak_rss_mb=peak / 2**20, lines=lines)
+                    peak_rss_mb=peak[0] / 2**20, peak_pss_mb=peak[1] / 2**20,
+                    peak_rss_own_mb=peak[2] / 2**20, lines=lines)
 
 
 def check(m: Measured, what: str) -> Measured:

@@ -42,7 +42,7 @@ from bench.throughput import (  # noqa: E402
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("throughput", "memory", "incremental", "scaling")
+SECTIONS = ("throughput", "incremental", "scaling", "memory")
 Row = tuple[str, str, str, bool | None]  # figure, measured, target, met (None: context only)
 
 
@@ -118,6 +118,9 @@ def run_memory(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str, st
     ok = fig["peak_rss_mb"] < 800
     return fig, [(f"peak RSS, import-warc of {n} pages (whole process tree)",
                   f"{fig['peak_rss_mb']:.0f} MB", "< 800 MB", ok),
+                 ("... the same as PSS (shared pages split) / RSS without the Prefect API server",
+                  f"{fig['peak_pss_mb']:.0f} MB / {fig['peak_rss_without_prefect_server_mb']:.0f} MB",
+                  "context", None),
                  ("... its wall time; DuckDB file size per page",
                   f"{fig['wall_s']:.0f} s; {fig['db_kb_per_page']:.0f} KB", "context", None)]
 
@@ -178,6 +181,13 @@ def main() -> None:
     env = bench_env(workdir)
     figures: dict[str, Any] = {}
     rows: list[Row] = []
+
+    def save() -> None:  # after every section: a long run that fails late keeps what it measured
+        meta = run_meta(args, start, load_before)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "latest.json").write_text(json.dumps(
+            {"meta": meta, "figures": figures, "table": rows}, indent=1, default=str) + "\n")
+        (args.out / "latest.md").write_text(markdown(rows, meta))
     try:
         pages = load_corpus()
         print(f"{len(pages)} corpus pages; work dir {workdir}", flush=True)
@@ -197,19 +207,20 @@ def main() -> None:
             figures[name]["section_s"] = time.perf_counter() - t
             rows += section_rows
             print_table(section_rows)
+            save()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpus": os.cpu_count(),
+    print("\n" + markdown(rows, run_meta(args, start, load_before)))
+
+
+def run_meta(args: argparse.Namespace, start: float, load_before: str) -> dict[str, Any]:
+    """When, where and how long: printed under the table, since absolute times depend on it."""
+    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpus": os.cpu_count(),
             "machine": f"{platform.machine()}, Python {platform.python_version()}, "
                        f"trafilatura {version('trafilatura')}, prefect {version('prefect')}, "
                        f"duckdb {version('duckdb')}",
             "load_before": load_before, "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()),
             "seconds": time.perf_counter() - start, "args": {k: str(v) for k, v in vars(args).items()}}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latest.json").write_text(json.dumps({"meta": meta, "figures": figures, "table": rows},
-                                                     indent=1, default=str) + "\n")
-    (args.out / "latest.md").write_text(markdown(rows, meta))
-    print("\n" + markdown(rows, meta))
 
 
 if __name__ == "__main__":
