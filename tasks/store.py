@@ -52,6 +52,11 @@ def store_results(db: str, pages: Sequence[RawPage], results: Sequence[Article |
     failures = [r for r in results if isinstance(r, Failure)] + list(extra_failures)
     out = BatchOutcome(failures=failures)
     with guarded_writer(db) as con:
+        # Leave the batch in the WAL at close instead of checkpointing: the close-time checkpoint
+        # grew with the table (0.03 s at 3 MB, 0.34 s at 200 MB of raw pages), which made big
+        # imports quadratic and spiked memory. DuckDB still checkpoints inside a commit once the
+        # WAL passes 16 MB, and the run's other writes (finish) checkpoint when they close.
+        con.execute("PRAGMA disable_checkpoint_on_shutdown")
         writes.store_pages(con, pages)
         new_ids = set(writes.store_articles(con, articles))
         if live:
