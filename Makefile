@@ -35,5 +35,11 @@ eval: $(STAMP)  ## dedupe quality on the labelled evaluation set (needs ../share
 bench: $(STAMP)  ## throughput and scaling ratios (needs ../shared)
 	$(BIN)/python bench/run.py
 
+deploy: $(STAMP)  ## work pool, writer concurrency limit and deployments on $PREFECT_API_URL (idempotent)
+	$(BIN)/newsflow deploy
+
+serve: $(STAMP)  ## run the schedules and triggers in this process (no worker needed)
+	$(BIN)/newsflow serve
+
 clean:
 	rm -rf $(VENV) demo.duckdb build .pytest_cache .mypy_cache .ruff_cache

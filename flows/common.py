@@ -64,11 +64,18 @@ def finish(db: str, run_id: str, flow: str, stats: RunStats, *, status: str = "c
     """Close the run record, publish the per-source table artifact and emit the ingested event."""
     with guarded_writer(db) as con:
         writes.finish_run(con, run_id, status, stats.as_dict())
+        failing = dict(con.execute("SELECT source, consecutive_failing_runs FROM source_health "
+                                   "WHERE flagged").fetchall())
+    rows = stats.rows()
+    for row in rows:  # sources failing several runs in a row stand out in the UI
+        n = failing.get(row["source"])
+        row["health"] = f"FLAGGED: failing {n} runs in a row" if n else "ok"
     create_table_artifact(
         key=f"{flow}-summary",
-        table=stats.rows() or [{"source": "-", "note": "nothing to do"}],
+        table=rows or [{"source": "-", "note": "nothing to do"}],
         description=f"newsflow {flow} run {run_id}: {stats.new_articles} new articles, "
-                    f"{stats.failed} failures",
+                    f"{stats.failed} failures"
+                    + (f"; flagged sources: {', '.join(sorted(failing))}" if failing else ""),
     )
     emit_event(
         event=INGESTED_EVENT,
