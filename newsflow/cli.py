@@ -140,7 +140,7 @@ def demo(db: Annotated[str, typer.Option("--db", help="Where to build the demo d
     with reader(path) as con:
         counts = table_counts(con)
         out.print("\n[bold]Rows per table[/bold]: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-        for title, q in DEMO_QUERIES[:1]:
+        for title, q in (DEMO_QUERIES[0], DEMO_QUERIES[2]):  # what landed, what merged
             cur = con.execute(q)
             out.print(f"\n[bold]{title}[/bold]")
             _print_rows([d[0] for d in cur.description or []], cur.fetchall(), "table")
