@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from typing import TypeVar
 
 from prefect import flow, get_run_logger, runtime
@@ -14,6 +15,7 @@ from flows.common import RunStats, begin, finish
 from flows.import_warc import run_dedupe_flow
 from newsflow.config import load_registry
 from newsflow.errors import ConfigError
+from newsflow.progress import Progress
 from newsflow.types import Article, Candidate, Failure, RawPage, Registry, Source
 from storage import writes
 from storage.db import db_path, reader
@@ -94,8 +96,8 @@ def split_fetched(fetched: list[FetchResult], stats: RunStats, sources: dict[str
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
 def ingest(source: str | None = None, sources_file: str | None = None, db: str | None = None,
-           batch_size: int = 25, workers: int | None = None, run_dedupe: bool = True
-           ) -> dict[str, object]:
+           batch_size: int = 25, workers: int | None = None, run_dedupe: bool = True,
+           show_progress: bool = False) -> dict[str, object]:
     """Discover new article URLs of the sources, fetch them politely, extract and store them."""
     logger = get_run_logger()
     registry = load_registry(sources_file)
@@ -118,7 +120,9 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
         stats.add_outcome(store_batch(dbp, pages, results_, live=True, extra_failures=failures))
 
     # One Fetcher for discovery and fetching: robots.txt and per-host delays carry over.
-    with extraction_pool(workers), fetch_session(registry.fetch, sources):
+    with ExitStack() as stack:
+        stack.enter_context(extraction_pool(workers))
+        stack.enter_context(fetch_session(registry.fetch, sources))
         results = discover_batch(sources, registry.fetch, known, stored_validators)
         record_discovery(dbp, run_id, results, stats)
         candidates: list[Candidate] = [c for r in results for c in r.candidates]
@@ -130,7 +134,9 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
         owner = {c.url: c.source for c in candidates}
         logger.info("%d new article URLs from %d sources", len(candidates), len(sources))
         # Fetch batch k+1 while batch k is extracted in the worker processes.
+        bar = stack.enter_context(Progress("Fetching", len(candidates), show_progress))
         for n, chunk in enumerate(chunks(candidates, batch_size)):
+            bar.advance(len(chunk))
             fetched = fetch_batch([(c.url, c.source) for c in chunk], registry.fetch, sources)
             pages, failures, log = split_fetched(fetched, stats, owner)
             with guarded_writer(dbp) as con:
