@@ -14,6 +14,8 @@ from newsflow.types import Article
 from newsflow.urls import article_id
 from storage import writes
 from storage.db import writer
+from tests.support.httpserver import FixtureServer
+from tests.support.sites import serve_good_site, sources_toml
 
 
 def newsflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -78,3 +80,15 @@ def test_bad_sources_file_is_one_clear_error(tmp_path: Path) -> None:
 def test_missing_warc_names_the_file(tmp_path: Path) -> None:
     r = newsflow("import-warc", str(tmp_path / "missing.warc.gz"), "--db", str(tmp_path / "n.duckdb"))
     assert r.returncode == 1 and "missing.warc.gz" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_run_ingests_a_live_site(tmp_path: Path, http_server: FixtureServer) -> None:
+    serve_good_site(http_server)
+    reg = sources_toml(tmp_path / "sources.toml", http_server, feeds=["/feed/"])
+    db = str(tmp_path / "n.duckdb")
+    r = newsflow("run", "--sources", str(reg), "--db", db,
+                 env={"PREFECT_HOME": str(tmp_path / "prefect")})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "4 new articles" in r.stdout
+    r = newsflow("sql", "SELECT count(*) AS n FROM stories", "--db", db, "-f", "csv")
+    assert r.stdout.splitlines() == ["n", "4"]  # dedupe ran after the ingest
