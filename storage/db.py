@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 import re
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +17,13 @@ import duckdb
 
 from newsflow.errors import DatabaseLockedError, InputFileError
 from storage.schema import MIGRATIONS
+
+# DuckDB's Python client tries `import pandas` for every Python value it converts (lists bound
+# as parameters, registered arrays). Without pandas installed each failed import walks sys.path:
+# 125,000 attempts cost 6 of the 10 s of deduping 240 articles. A None entry in sys.modules
+# makes the same import fail at once, which changes nothing else when pandas is absent.
+if importlib.util.find_spec("pandas") is None:
+    sys.modules.setdefault("pandas", None)  # type: ignore[arg-type]
 
 DEFAULT_DB = "news.duckdb"
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>\S+)(?: \(PID (?P<pid>\d+)\))?")
