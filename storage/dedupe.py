@@ -159,9 +159,13 @@ def block_counts(con: duckdb.DuckDBPyConnection, blocks: Iterable[tuple[str, str
 def learn_blocks(con: duckdb.DuckDBPyConnection, site: str,
                  learned: Sequence[tuple[str, int, str]]) -> None:
     """Record (block_hash, pages, sample) as boilerplate of site."""
-    stamp = _now()
-    con.executemany("INSERT INTO boilerplate_blocks VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [(site, h, n, sample[:300], stamp) for h, n, sample in learned])
+    if not learned:
+        return
+    # One statement for the batch: executemany runs one statement per row (~3 ms each here).
+    hashes, pages, samples = (list(c) for c in zip(*learned, strict=True))
+    con.execute(
+        "INSERT INTO boilerplate_blocks SELECT $1, unnest($2), unnest($3), unnest($4), $5 "
+        "ON CONFLICT DO NOTHING", [site, hashes, pages, [x[:300] for x in samples], _now()])
 
 
 def mark_dirty(con: duckdb.DuckDBPyConnection, site: str, blocks: Sequence[str],
