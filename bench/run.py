@@ -2,7 +2,7 @@
 
 Every figure that is a ratio is measured side by side in this one run, so it holds on a noisy
 machine; absolute seconds are printed for context only. Results go to bench/results/latest.json
-and bench/results/latest.md (the table docs/performance.md quotes).
+and bench/results/latest.md (the table the README quotes).
 
     .venv/bin/python bench/run.py [--pages 2000] [--memory-pages 10000] [--site-pages 300]
                                   [--dedupe-small 10000 --dedupe-large 100000] [--only NAME ...]
