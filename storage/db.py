@@ -34,6 +34,12 @@ def db_path(explicit: str | Path | None = None) -> Path:
     return Path(explicit or os.environ.get("NEWSFLOW_DB") or DEFAULT_DB)
 
 
+def memory_limit() -> str:
+    """DuckDB's buffer pool cap: $NEWSFLOW_DB_MEMORY, else 512MB (DuckDB's own default is 80% of
+    RAM, which a long import fills with cached pages; beyond the cap DuckDB spills to disk)."""
+    return os.environ.get("NEWSFLOW_DB_MEMORY", "512MB")
+
+
 def _is_lock_error(exc: Exception) -> bool:
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
 
@@ -58,7 +64,8 @@ def open_connection(path: str | Path, *, read_only: bool = False,
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only,
+                                  config={"memory_limit": memory_limit()})
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 raise
