@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -240,10 +241,26 @@ def _print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
         out.print(table)
 
 
+def _ephemeral_settings() -> AbstractContextManager[object]:
+    """No flow-run heartbeats when no Prefect server is configured.
+
+    Heartbeats let a server spot crashed runs; the ephemeral API dies with this process, so
+    nobody reads them, and each flow run would wait up to 1 s at exit for the heartbeat thread
+    (most of an unchanged re-run's time).
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if PREFECT_API_URL.value():  # from the environment or the active Prefect profile
+        return nullcontext()
+
+    return temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
 def main() -> None:
     """Entry point: NewsflowErrors become one clear line on stderr and exit status 1."""
     try:
-        app()
+        with _ephemeral_settings():
+            app()
     except NewsflowError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
