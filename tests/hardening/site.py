@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from storage.db import reader
-from tests.support.httpserver import FixtureServer
+from tests.support.sites import registry  # noqa: F401  (re-exported for these tests)
 
 _WORDS = ("council", "budget", "river", "school", "bridge", "harvest", "mayor", "storm",
           "festival", "library", "housing", "transit", "election", "museum", "hospital", "factory",
@@ -32,40 +30,6 @@ def article_html(i: int, *, words: int = 160) -> bytes:
 def end_marker(i: int) -> str:
     """The last sentence of story i: a stored text that contains it was not cut short."""
     return f"End of story {i} marker zq{i:04d}."
-
-
-def registry(path: Path, server: FixtureServer, *, feeds: Sequence[str] = (),
-             sitemaps: Sequence[str] = (), pages: Sequence[str] = (), name: str = "fixture",
-             allow_private: bool = True, min_delay: float = 0.0, max_concurrency: int = 4,
-             fetch: str = "") -> Path:
-    """A sources.toml for one fixture source on the server, with short timeouts."""
-
-    def urls(paths: Sequence[str]) -> str:
-        return ", ".join(f'"{server.url(p)}"' for p in paths)
-
-    path.write_text(f"""
-[fetch]
-allow_private_networks = {str(allow_private).lower()}
-connect_timeout = 2
-read_timeout = 1
-total_timeout = 3
-retries = 2
-backoff = 0.01
-obey_robots = true
-{fetch}
-
-[[sources]]
-name = "{name}"
-publisher = "Fixture Media"
-kind = "original"
-domains = ["127.0.0.1"]
-feeds = [{urls(feeds)}]
-sitemaps = [{urls(sitemaps)}]
-pages = [{urls(pages)}]
-min_delay = {min_delay}
-max_concurrency = {max_concurrency}
-""")
-    return path
 
 
 def query(db: str, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:

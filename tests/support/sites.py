@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.conftest import PAGES, recorded_pages
@@ -32,31 +33,44 @@ def serve_good_site(server: FixtureServer, *, etag: str | None = None) -> list[s
     return urls
 
 
-def sources_toml(path: Path, server: FixtureServer, *, feeds: list[str], name: str = "fixture",
-                 extra: str = "") -> Path:
-    """A registry for the fixture site: loopback allowed, no politeness delay, short timeouts."""
-    feed_list = ", ".join(f'"{server.url(f)}"' for f in feeds)
+def registry(path: Path, server: FixtureServer, *, feeds: Sequence[str] = (),
+             sitemaps: Sequence[str] = (), pages: Sequence[str] = (), name: str = "fixture",
+             allow_private: bool = True, min_delay: float = 0.0, max_concurrency: int = 4,
+             fetch: str = "") -> Path:
+    """A sources.toml for one fixture source on the server, with short timeouts."""
+
+    def urls(paths: Sequence[str]) -> str:
+        return ", ".join(f'"{server.url(p)}"' for p in paths)
+
     path.write_text(f"""
 [fetch]
-allow_private_networks = true
+allow_private_networks = {str(allow_private).lower()}
 connect_timeout = 2
 read_timeout = 1
 total_timeout = 3
 retries = 2
 backoff = 0.01
 obey_robots = true
+{fetch}
 
 [[sources]]
 name = "{name}"
 publisher = "Fixture Media"
 kind = "original"
 domains = ["127.0.0.1"]
-feeds = [{feed_list}]
-min_delay = 0
-max_concurrency = 4
-{extra}
+feeds = [{urls(feeds)}]
+sitemaps = [{urls(sitemaps)}]
+pages = [{urls(pages)}]
+min_delay = {min_delay}
+max_concurrency = {max_concurrency}
 """)
     return path
 
 
-__all__ = ["PAGES", "GOOD", "rss", "serve_good_site", "sources_toml", "article_paths"]
+def sources_toml(path: Path, server: FixtureServer, *, feeds: list[str], name: str = "fixture"
+                 ) -> Path:
+    """A registry for the fixture site: loopback allowed, no politeness delay, short timeouts."""
+    return registry(path, server, feeds=feeds, name=name)
+
+
+__all__ = ["PAGES", "GOOD", "rss", "serve_good_site", "sources_toml", "registry", "article_paths"]
