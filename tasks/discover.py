@@ -10,7 +10,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import parse_qsl, urldefrag, urljoin, urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
@@ -65,6 +65,8 @@ _DATE_IN_PATH = re.compile(r"/(?:19|20)\d{2}/(?:0?[1-9]|1[0-2])/|/(?:19|20)\d{2}
 _NUMERIC_ID = re.compile(r"(?:^|[-_])\d{5,}(?:[-_.]|$)")
 _PAGE_SUFFIX = re.compile(r"\.(?:s?html?|php|aspx?)$")
 
+
+_T = TypeVar("_T")
 
 class DiscoveryParseError(NewsflowError):
     """A feed, sitemap or listing body that yields no URLs: reason is a short label."""
@@ -424,16 +426,21 @@ class _Run:
         if doc.unchanged:
             self.unchanged(url, doc.validators)
             return
+        urls = self.parse_or_record(url, parse, doc.body, doc.final_url)
+        if urls is not None:
+            self.add(url, urls, doc.validators)
+
+    def parse_or_record(self, url: str, parse: Callable[[bytes, str], _T], body: bytes,
+                        base: str) -> _T | None:
+        """parse(body, base), or None with the parse failure of url recorded."""
         try:
-            urls = parse(doc.body, doc.final_url)
+            return parse(body, base)
         except DiscoveryParseError as exc:
             self.parse_failed(url, exc)
-            return
         except Exception as exc:  # a parser bug on hostile input must not end the whole run
             log.exception("parsing %s", url)
             self.parse_failed(url, DiscoveryParseError("parse_error", repr(exc)))
-            return
-        self.add(url, urls, doc.validators)
+        return None
 
     def sitemaps(self, roots: Sequence[str]) -> None:
         """Breadth-first over sitemap indexes: depth and child count capped, loops skipped."""
@@ -445,14 +452,8 @@ class _Run:
             doc = self.fetch(url)
             if doc is None:
                 continue
-            try:
-                parsed = parse_sitemap(doc.body, doc.final_url)
-            except DiscoveryParseError as exc:
-                self.parse_failed(url, exc)
-                continue
-            except Exception as exc:  # a parser bug on hostile input must not end the whole run
-                log.exception("parsing %s", url)
-                self.parse_failed(url, DiscoveryParseError("parse_error", repr(exc)))
+            parsed = self.parse_or_record(url, parse_sitemap, doc.body, doc.final_url)
+            if parsed is None:
                 continue
             if parsed.children:
                 # An index is kept without HTTP validators, so it is always downloaded again:
