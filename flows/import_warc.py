@@ -6,9 +6,11 @@ import hashlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar, cast
 
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
+from prefect.utilities.annotations import quote
 
 from flows.common import RunStats, begin, finish
 from newsflow.config import load_registry
@@ -20,6 +22,17 @@ from storage.reads import all_known_urls
 from tasks.extract import default_workers, extract_batch, extraction_pool, runs_in_process, task_runner
 from tasks.store import register_sources, store_batch
 from tasks.warc import WarcResponse, count_responses, iter_warc
+
+# Pages per task run: Prefect costs a few ms per task run, and each batch is one DuckDB writer
+# transaction; 200 pages (~2-3 s of extraction on 2 cores) make both negligible.
+BATCH_SIZE = 200
+IN_FLIGHT = 2
+T = TypeVar("T")
+
+
+def unwalked(value: T) -> T:
+    """value wrapped in Prefect's quote(): a task parameter Prefect will not walk (typed as value)."""
+    return cast(T, quote(value))
 
 
 def warc_run_id(paths: Sequence[str]) -> str:
@@ -79,7 +92,7 @@ def batches(paths: Sequence[str], registry: Registry, known: set[str], stats: Ru
 # before this module is imported, or use import_warc.with_options(task_runner=dask_runner(...)).
 @flow(name="import-warc", task_runner=task_runner())
 def import_warc(paths: list[str], sources_file: str | None = None, db: str | None = None,
-                batch_size: int = 50, workers: int | None = None, show_progress: bool = False,
+                batch_size: int = BATCH_SIZE, workers: int | None = None, show_progress: bool = False,
                 run_dedupe: bool = True) -> dict[str, object]:
     """Import WARC files (backfills, the demo, tests): extract in worker processes, store in batches."""
     logger = get_run_logger()
@@ -100,17 +113,26 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
         while len(in_flight) > keep:
             pages, failures, fut = in_flight.popleft()
             results: list[Article | Failure] = fut.result()
-            stats.add_outcome(store_batch(dbp, pages, results, live=False,
-                                          extra_failures=failures))
+            stats.add_outcome(store_batch(dbp, unwalked(pages), unwalked(results), live=False,
+                                          extra_failures=unwalked(failures)))
             bar.advance(len(pages) + len(failures))
 
     # On Dask the workers extract; the local pool would only compete with them for the cores.
-    local_workers = workers if runs_in_process() else 1
+    local = runs_in_process()
+    local_workers = workers if local else 1
+    # Dask runs each batch on one worker: keep enough batches in flight to feed them all.
+    keep = IN_FLIGHT if local else 2 * max(workers, 1)
     with extraction_pool(local_workers), Progress("Importing WARC", total, show_progress) as bar:
         for n, (pages, failures) in enumerate(batches(paths, registry, known, stats, batch_size,
                                                   bar.advance)):
-            in_flight.append((pages, failures, extract_batch.submit(pages, label=f"{n:05d}")))
-            drain(keep=2 * max(workers, 1))  # bounded: memory stays flat on huge WARCs
+            # quote(): Prefect would otherwise walk every page and article looking for futures
+            # to track, on every task run (its documented fix for large parameters). Not on
+            # Dask: the wrapper reaches the function there as a plain tuple.
+            arg = unwalked(pages) if local else pages
+            in_flight.append((pages, failures, extract_batch.submit(arg, label=f"{n:05d}")))
+            # One batch extracting while the one before is stored: the pool spreads each batch
+            # over all workers, and the bound keeps memory flat on huge WARCs.
+            drain(keep=keep)
         drain(keep=0)
     logger.info("imported %s: %d new articles, %d failures, %d already stored",
                 ", ".join(paths), stats.new_articles, stats.failed, stats.skipped_known)

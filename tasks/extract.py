@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import re
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import lxml.html
 import trafilatura
+from htmldate import find_date
+from trafilatura.json_metadata import extract_json, extract_json_parse_error, normalize_json
+from trafilatura.metadata import (
+    JSON_MINIFY,
+    META_URL,
+    examine_meta,
+    extract_author,
+    extract_sitename,
+    extract_title,
+    extract_url,
+)
 from trafilatura.settings import Document
 
 from newsflow.errors import ConfigError
@@ -26,12 +38,23 @@ if TYPE_CHECKING:
 
 # Comments are not the article: include_comments=False scores F1 0.960 against 0.953 with
 # trafilatura's defaults on the article-extraction benchmark (bench/extraction_f1.py).
-EXTRACT_OPTIONS: dict[str, Any] = {"include_comments": False, "with_metadata": True,
+# Metadata comes from page_metadata below, not from bare_extraction.
+EXTRACT_OPTIONS: dict[str, Any] = {"include_comments": False, "with_metadata": False,
                                    "include_tables": True}
+# Fast mode first: it skips the readability/jusText comparison, ~30% of the CPU of a page. Its
+# failures look alike on the 316 corpus pages: a short text (the comparison would have found
+# the article) or one block (the whole-page dump of trafilatura's last resort). Those pages,
+# ~10%, are extracted again in full mode, so they come out as full mode has them.
+FAST_MIN_CHARS = 1000
+_JSON_LD = './/script[@type="application/ld+json" or @type="application/settings+json"]'
+# trafilatura reads broken JSON-LD with regexes whose cost grows with the square of its size:
+# one live blog's 800 KB block took 1.6 s (one page of the corpus, but ~10% of a bench run's
+# CPU). The author and title it looks for sit at the start of such blocks.
+BROKEN_JSON_CHARS = 20_000
 # Structured dates only (meta tags, JSON-LD, <time>): the extensive search also reads
 # "(c) 2023" lines and URL fragments, which aggregators make wrong. max_date is far ahead so a
 # future date is seen, and flagged untrusted, instead of silently dropped.
-DATE_PARAMS = {"original_date": True, "extensive_search": False, "max_date": "2099-12-31"}
+MAX_DATE = "2099-12-31"
 MIN_WORDS = 5
 _CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 _NOT_HTML = ("application/pdf", "image/", "video/", "audio/", "application/zip",
@@ -153,6 +176,57 @@ def _published(doc: Document, fetched_at: datetime) -> tuple[datetime | None, bo
     return when, when <= fetched_at + timedelta(days=1)
 
 
+def _meta_json(tree: lxml.html.HtmlElement, doc: Document) -> Document:
+    """trafilatura's extract_meta_json, with broken JSON read only up to BROKEN_JSON_CHARS."""
+    for elem in tree.xpath(_JSON_LD):
+        if not elem.text:
+            continue
+        text = normalize_json(JSON_MINIFY.sub(r"\1", elem.text))
+        try:
+            doc = extract_json(json.loads(text, strict=False), doc)
+        except json.JSONDecodeError:
+            doc = extract_json_parse_error(text[:BROKEN_JSON_CHARS], doc)
+    return doc
+
+
+def page_metadata(tree: lxml.html.HtmlElement, url: str) -> Document:
+    """Title, author, date, URL and site name: trafilatura's extract_metadata, minus what we drop.
+
+    trafilatura 2.3's extract_metadata also searches categories, tags and a licence, which
+    newsflow does not store: about a third of its cost (bench profile, 200 corpus pages). The
+    steps below are its own, in its order, so the fields we keep are the same.
+    """
+    doc = examine_meta(tree)
+    if doc.author and " " not in doc.author:  # a lone handle, not a name (as trafilatura does)
+        doc.author = None
+    with suppress(Exception):  # trafilatura guards the same call: its JSON-LD parser has bugs
+        doc = _meta_json(tree, doc)
+    doc.title = doc.title or extract_title(tree)
+    doc.author = doc.author or extract_author(tree)
+    doc.url = doc.url or extract_url(tree, url)
+    doc.date = find_date(tree, url=doc.url, original_date=True, extensive_search=False,
+                         max_date=MAX_DATE)
+    doc.sitename = doc.sitename or extract_sitename(tree)
+    if doc.sitename:
+        doc.sitename = doc.sitename.lstrip("@")
+        if "." not in doc.sitename and doc.sitename[:1].islower():  # "9to5Mac" stays
+            doc.sitename = doc.sitename.title()
+    elif doc.url and (m := META_URL.match(doc.url)):
+        doc.sitename = m[1]
+    doc.clean_and_trim()  # entities, whitespace, length caps: trafilatura's last step too
+    return doc
+
+
+def main_text(tree: lxml.html.HtmlElement, url: str) -> Document | None:
+    """trafilatura's main text, in fast mode unless its result looks like a fast-mode failure."""
+    doc = trafilatura.bare_extraction(tree, url=url, fast=True, **EXTRACT_OPTIONS)
+    if isinstance(doc, Document) and doc.text and len(doc.text) >= FAST_MIN_CHARS \
+            and doc.body is not None and len(doc.body) > 1:
+        return doc
+    full = trafilatura.bare_extraction(tree, url=url, **EXTRACT_OPTIONS)
+    return full if isinstance(full, Document) else None
+
+
 def extract_page(page: RawPage) -> Article | Failure:
     """One page to an Article, or a Failure saying why not; never raises for bad input."""
     if not page.body.strip():
@@ -170,18 +244,18 @@ def extract_page(page: RawPage) -> Article | Failure:
     language = _language(tree)
     anchors = _anchors(tree)
     try:
-        doc = trafilatura.bare_extraction(tree, url=base, date_extraction_params=DATE_PARAMS,
-                                          **EXTRACT_OPTIONS)
+        meta = page_metadata(tree, base)
+        doc = main_text(tree, base)
     except Exception as exc:  # trafilatura can fail deep inside lxml on odd trees
         return _fail(page, "extract_error", f"{type(exc).__name__}: {exc}"[:300])
     if not isinstance(doc, Document) or not doc.text or len(doc.text.split()) < MIN_WORDS:
         return _fail(page, "no_text", "trafilatura found no main text")
-    published, trusted = _published(doc, page.fetched_at)
+    published, trusted = _published(meta, page.fetched_at)
     return Article(
         article_id=article_id(page.url), url=page.url, source=page.source,
         fetched_at=page.fetched_at, text=doc.text, raw_text=doc.text,
-        canonical_url=canonical, title=doc.title, author=doc.author, published_at=published,
-        date_trusted=trusted, sitename=doc.sitename, language=doc.language or language,
+        canonical_url=canonical, title=meta.title, author=meta.author, published_at=published,
+        date_trusted=trusted, sitename=meta.sitename, language=meta.language or language,
         links=body_links(anchors, doc.text, base),
     )
 
@@ -192,6 +266,9 @@ def extract_pages(pages: Sequence[RawPage]) -> list[Article | Failure]:
 
 
 _POOL: ProcessPoolExecutor | None = None
+# Pages per hand-over to a worker process: small enough to balance a batch across workers,
+# big enough that the hand-over (pickling, a pipe round trip) stays well under 1% of the work.
+POOL_CHUNK = 8
 # Where the extracting flows run extract_batch: "threads" (the default: threads of the flow
 # process hand the work to the local pool below) or "dask" (prefect-dask: workers of the
 # scheduler at $NEWSFLOW_DASK_ADDRESS, else of a LocalCluster the run starts and stops).
@@ -261,11 +338,15 @@ def extraction_pool(workers: int | None = None) -> Iterator[None]:
 
 
 def _extract_batch(pages: list[RawPage], label: str = "batch") -> list[Article | Failure]:
-    """Prefect task: extract one batch of pages (one task per batch keeps Prefect overhead low)."""
+    """Prefect task: extract one batch of pages (one task per batch keeps Prefect overhead low).
+
+    The batch is spread over all the pool's processes in small chunks, so a big batch (few task
+    runs) still keeps every core busy, and the last batch of a run leaves no core idle for long.
+    """
     pool = _POOL
     if pool is None:
         return extract_pages(pages)
-    return pool.submit(extract_pages, pages).result()
+    return list(pool.map(extract_page, pages, chunksize=POOL_CHUNK))
 
 
 def __getattr__(name: str) -> Any:
