@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import uuid
 from collections import deque
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from newsflow.config import load_registry
 from newsflow.types import Article, Failure, RawPage
 from storage import writes
 from storage.db import db_path, reader
+from storage.reads import RAW_PAGE_COLUMNS, raw_page
 from tasks.extract import default_workers, extract_batch, extraction_pool
 from tasks.store import guarded_writer
 
@@ -30,12 +30,9 @@ def stored_page_urls(con: duckdb.DuckDBPyConnection, source: str | None) -> list
 
 def read_pages(con: duckdb.DuckDBPyConnection, urls: list[str]) -> list[RawPage]:
     """The stored raw pages of urls, decompressed."""
-    rows = con.execute(
-        "SELECT url, source, fetched_at, status, content_type, final_url, etag, last_modified, "
-        "body_gz FROM raw_pages WHERE url IN (SELECT unnest(?)) ORDER BY url", [urls]).fetchall()
-    return [RawPage(url=r[0], source=r[1], fetched_at=r[2], status=r[3], content_type=r[4] or "",
-                    final_url=r[5] or "", etag=r[6], last_modified=r[7], body=gzip.decompress(r[8]))
-            for r in rows]
+    rows = con.execute(f"SELECT {RAW_PAGE_COLUMNS} FROM raw_pages WHERE url IN (SELECT unnest(?)) "
+                       "ORDER BY url", [urls]).fetchall()
+    return [raw_page(r) for r in rows]
 
 
 def page_batches(db: str, source: str | None, size: int) -> Iterator[list[RawPage]]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
+import zstandard
 
 from newsflow.types import RawPage
 
@@ -55,16 +57,33 @@ def validators(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, st
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
+# The columns raw_page() reads, in its order.
+RAW_PAGE_COLUMNS = ("url, source, fetched_at, status, content_type, final_url, etag, "
+                    "last_modified, body, body_codec")
+
+
+def unpack_body(body: bytes, codec: str | None) -> bytes:
+    """A stored raw body, decompressed (zstd since schema 5, gzip before)."""
+    if codec == "zstd":
+        return zstandard.ZstdDecompressor().decompress(body)
+    return gzip.decompress(body)
+
+
+def raw_page(row: tuple[Any, ...]) -> RawPage:
+    """A raw_pages row (RAW_PAGE_COLUMNS) as the RawPage it was stored from."""
+    return RawPage(url=row[0], source=row[1], fetched_at=row[2], status=row[3],
+                   content_type=row[4] or "", final_url=row[5] or "", etag=row[6],
+                   last_modified=row[7], body=unpack_body(row[8], row[9]))
+
+
 def iter_raw_pages(con: duckdb.DuckDBPyConnection, *, batch: int = 200,
                    source: str | None = None) -> Iterator[list[RawPage]]:
     """Stored raw pages in batches, decompressed, for re-extraction."""
-    sql = ("SELECT url, source, fetched_at, status, content_type, final_url, etag, last_modified, "
-           "body_gz FROM raw_pages" + (" WHERE source = ?" if source else "") + " ORDER BY url")
+    sql = (f"SELECT {RAW_PAGE_COLUMNS} FROM raw_pages" + (" WHERE source = ?" if source else "")
+           + " ORDER BY url")
     cur = con.execute(sql, [source] if source else [])
     while rows := cur.fetchmany(batch):
-        yield [RawPage(url=r[0], source=r[1], fetched_at=r[2], status=r[3], content_type=r[4] or "",
-                       final_url=r[5] or "", etag=r[6], last_modified=r[7],
-                       body=gzip.decompress(r[8])) for r in rows]
+        yield [raw_page(r) for r in rows]
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
