@@ -106,11 +106,22 @@ def run_flow(warc: str, db: str) -> dict[str, float]:
     return {"seconds": time.perf_counter() - start, "prefect_startup_s": startup}
 
 
+def _unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """fn called as Prefect would: quote()d parameters unwrapped first."""
+    from prefect.utilities.annotations import BaseAnnotation
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        args = tuple(a.unwrap() if isinstance(a, BaseAnnotation) else a for a in args)
+        kwargs = {k: v.unwrap() if isinstance(v, BaseAnnotation) else v for k, v in kwargs.items()}
+        return fn(*args, **kwargs)
+    return call
+
+
 class _PlainTask:
     """Stands in for a Prefect task: .submit runs .fn on a thread pool, like ThreadPoolTaskRunner."""
 
     def __init__(self, fn: Callable[..., Any], pool: ThreadPoolExecutor) -> None:
-        self.fn, self.pool = fn, pool
+        self.fn, self.pool = _unwrapped(fn), pool
 
     def submit(self, *args: Any, **kwargs: Any) -> Future[Any]:
         return self.pool.submit(self.fn, *args, **kwargs)
@@ -133,7 +144,7 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
         patches: dict[str, Any] = {
             "get_run_logger": lambda: logging.getLogger("bench"),
             "register_sources": mod.register_sources.fn,
-            "store_batch": mod.store_batch.fn,
+            "store_batch": _unwrapped(mod.store_batch.fn),
             "extract_batch": _PlainTask(mod.extract_batch.fn, pool),
             "finish": finish,
         }
