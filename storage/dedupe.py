@@ -2,28 +2,99 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 import numpy as np
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _insert_columns(con: duckdb.DuckDBPyConnection, table: str,
-                    columns: dict[str, np.ndarray]) -> None:
-    """Bulk insert numpy columns: a registered scan is ~20x faster than unnest of lists."""
-    name = f"_new_{table}"
+def _insert_rows(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray],
+                 sql: str, params: list[Any] | None = None) -> None:
+    """Run sql with numeric numpy columns registered as view `name`."""
     con.register(name, columns)
     try:
-        con.execute(f"INSERT INTO {table} SELECT {', '.join(columns)} FROM {name}")
+        con.execute(sql, params)
     finally:
         con.unregister(name)
+
+
+# Strings travel to DuckDB packed into ONE parameter, split in SQL: DuckDB's Python client
+# converts a bound list value by value (~15 us each: it retries `import pandas` for every one),
+# and register() of an object array costs ~10 us a value, while one long string is one value.
+# Numbers travel as registered numpy arrays, which DuckDB scans in bulk.
+_SEP = "\x1f"  # ASCII unit separator: never in ids, URL keys or hashes
+
+
+def _packable(values: Sequence[str | None]) -> bool:
+    return not any(v is not None and _SEP in v for v in values)
+
+
+def _in(values: Sequence[str]) -> tuple[str, Any]:
+    """(SQL subquery, parameter) for `x IN <subquery>` over values."""
+    if _packable(values):
+        return "(SELECT unnest(string_split(?, chr(31))))", _SEP.join(values)
+    return "(SELECT unnest(?))", list(values)  # a value holds the separator: the slow way
+
+
+def _table(con: duckdb.DuckDBPyConnection, name: str, strings: dict[str, Sequence[str | None]],
+           numbers: dict[str, np.ndarray] | None = None) -> None:
+    """CREATE OR REPLACE TEMP TABLE name (idx, *strings, *numbers): row idx holds value idx of
+    every column (None -> NULL; '' is read as NULL too). Temp tables work on read-only
+    connections as well."""
+    n = len(next(iter(strings.values())))
+    inner, outer = ["unnest(range(?::BIGINT))::INTEGER AS idx"], ["idx"]
+    params: list[Any] = [n]
+    for col, vals in strings.items():
+        if _packable(vals):
+            inner.append(f"unnest(string_split(?, chr(31))) AS {col}")
+            params.append(_SEP.join("" if v is None else v for v in vals))
+        else:
+            inner.append(f"unnest(?) AS {col}")
+            params.append(list(vals))
+        outer.append(f"NULLIF({col}, '') AS {col}")
+    # With no rows, string_split('') still yields one '': the idx IS NULL filter drops it.
+    select = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)}) "
+              "WHERE idx IS NOT NULL")
+    if not numbers:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}", params)
+        return
+    con.register(f"{name}_n", {"idx": np.arange(n, dtype=np.int32), **numbers})
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT s.*, n.* EXCLUDE (idx) "
+                    f"FROM ({select}) s JOIN {name}_n n USING (idx)", params)
+    finally:
+        con.unregister(f"{name}_n")
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+# A block hash is 16 hex digits (tasks.boilerplate.block_hash); it travels as its uint64 value.
+_HEX = "lpad(lower(to_hex({})), 16, '0')"
+
+
+@contextmanager
+def batch_view(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str],
+               sites: Sequence[str]) -> Iterator[None]:
+    """Temp table _batch(idx, article_id, site) of the batch, for the statements below: per-row
+    data then travels as numpy integer columns (a page's position in the batch) joined to it."""
+    _table(con, "_batch", {"article_id": article_ids, "site": sites})
+    try:
+        yield
+    finally:
+        _drop(con, "_batch")
 
 
 @dataclass(kw_only=True)
@@ -49,11 +120,12 @@ def pending(con: duckdb.DuckDBPyConnection, limit: int) -> list[PendingArticle]:
         "ORDER BY a.fetched_at, a.article_id LIMIT ?", [limit]).fetchall()]
     if not ids:
         return []
+    sub, param = _in(ids)
     rows = con.execute(
         "SELECT a.article_id, a.url, a.source, a.raw_text, a.text, a.canonical_url, "
         "a.extracted_at, a.article_id IN (SELECT article_id FROM dedupe_articles) "
-        "FROM article_records a WHERE a.article_id IN (SELECT unnest(?)) "
-        "ORDER BY a.fetched_at, a.article_id", [ids]).fetchall()
+        f"FROM article_records a WHERE a.article_id IN {sub} "
+        "ORDER BY a.fetched_at, a.article_id", [param]).fetchall()
     return [PendingArticle(article_id=r[0], url=r[1], source=r[2], raw_text=r[3], text=r[4],
                            canonical_url=r[5], extracted_at=r[6], known=bool(r[7]))
             for r in rows]
@@ -70,16 +142,18 @@ def count_pending(con: duckdb.DuckDBPyConnection) -> int:
 # --- boilerplate -----------------------------------------------------------------------------
 
 
-def replace_blocks(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str, str]],
-                   article_ids: Sequence[str]) -> None:
-    """Store the (site, block_hash, article_id) rows of these articles, replacing older ones."""
-    if article_ids:
-        con.execute("DELETE FROM dedupe_blocks WHERE article_id IN (SELECT unnest(?))",
-                    [list(article_ids)])
-    if rows:
-        sites, hashes, ids = (np.array(c, dtype=object) for c in zip(*rows, strict=True))
-        _insert_columns(con, "dedupe_blocks", {"site": sites, "block_hash": hashes,
-                                               "article_id": ids})
+def replace_blocks(con: duckdb.DuckDBPyConnection, idx: np.ndarray, hashes: np.ndarray) -> None:
+    """Store the blocks of the batch's pages (needs batch_view), replacing any older rows.
+
+    idx: int32 position of the page in the batch; hashes: uint64 value of each block hash.
+    """
+    # Every page of the batch, not only re-processed ones: a run that stopped between its
+    # prepare and write steps left block rows of pages that look new to the next run.
+    con.execute("DELETE FROM dedupe_blocks WHERE article_id IN (SELECT article_id FROM _batch)")
+    if len(idx):
+        _insert_rows(con, "_new_blocks", {"idx": idx, "h": hashes},
+                     "INSERT INTO dedupe_blocks SELECT b.site, "
+                     f"{_HEX.format('n.h')}, b.article_id FROM _new_blocks n JOIN _batch b USING (idx)")
 
 
 def boilerplate_of(con: duckdb.DuckDBPyConnection, sites: Iterable[str]) -> dict[str, set[str]]:
@@ -92,93 +166,72 @@ def boilerplate_of(con: duckdb.DuckDBPyConnection, sites: Iterable[str]) -> dict
     return out
 
 
-def site_block_counts(con: duckdb.DuckDBPyConnection, hashes: Sequence[str]
-                      ) -> dict[tuple[str, str], int]:
-    """(site, block) -> on how many pages of that site the block appears, for these blocks."""
-    if not hashes:
+@dataclass(kw_only=True, frozen=True)
+class BlockCandidate:
+    """A block of the batch's pages, not yet boilerplate, on enough pages of its site."""
+
+    site: str
+    block_hash: str
+    pages: int  # how many pages of the site hold it
+    sample: tuple[str, ...]  # up to `sample` of those pages, by article id
+
+
+def block_candidates(con: duckdb.DuckDBPyConnection, min_pages: int, sample: int
+                     ) -> list[BlockCandidate]:
+    """Blocks of the batch's pages (needs batch_view) on >= min_pages pages of their site that
+    are not boilerplate yet, each with a stable sample of the pages holding it."""
+    rows = con.execute(
+        "WITH mine AS (SELECT DISTINCT d.site, d.block_hash FROM dedupe_blocks d "
+        "              JOIN _batch b USING (article_id)), "
+        "cand AS (SELECT site, block_hash FROM mine "
+        "         ANTI JOIN boilerplate_blocks k USING (site, block_hash)), "
+        "hits AS (SELECT DISTINCT site, block_hash, article_id FROM dedupe_blocks "
+        "         SEMI JOIN cand USING (site, block_hash)) "
+        "SELECT site, block_hash, count(*), list(article_id ORDER BY article_id)[1:$2] "
+        "FROM hits GROUP BY site, block_hash HAVING count(*) >= $1",
+        [min_pages, sample]).fetchall()
+    return [BlockCandidate(site=r[0], block_hash=r[1], pages=int(r[2]), sample=tuple(r[3]))
+            for r in rows]
+
+
+def raw_texts(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]) -> dict[str, str]:
+    """article_id -> raw_text (extraction output, before boilerplate stripping)."""
+    ids = sorted(set(article_ids))
+    if not ids:
         return {}
-    rows = con.execute(
-        "SELECT site, block_hash, count(DISTINCT article_id) FROM dedupe_blocks "
-        "WHERE block_hash IN (SELECT unnest(?)) GROUP BY ALL", [list(hashes)]).fetchall()
-    return {(r[0], r[1]): int(r[2]) for r in rows}
+    sub, param = _in(ids)
+    rows = con.execute(f"SELECT article_id, raw_text FROM article_records WHERE article_id IN {sub}",
+                       [param]).fetchall()
+    return {r[0]: r[1] for r in rows}
 
 
-def _pairs(pairs: Iterable[tuple[str, str]]) -> list[list[str]]:
-    firsts, seconds = [], []
-    for a, b in pairs:
-        firsts.append(a)
-        seconds.append(b)
-    return [firsts, seconds]
-
-
-def pages_with_blocks(con: duckdb.DuckDBPyConnection, blocks: Sequence[tuple[str, str]],
-                      limit: int) -> dict[tuple[str, str], list[str]]:
-    """(site, block) -> up to limit pages of that site holding it, in a stable order."""
-    out: dict[tuple[str, str], list[str]] = {b: [] for b in blocks}
-    if not blocks:
-        return out
-    rows = con.execute(
-        "WITH w AS (SELECT unnest($1) AS site, unnest($2) AS block_hash), "
-        "d AS (SELECT DISTINCT site, block_hash, article_id FROM dedupe_blocks "
-        "      JOIN w USING (site, block_hash)) "
-        "SELECT site, block_hash, article_id FROM d QUALIFY row_number() OVER "
-        "(PARTITION BY site, block_hash ORDER BY article_id) <= $3",
-        [*_pairs(blocks), limit]).fetchall()
-    for site, h, aid in sorted(rows):
-        out[(site, h)].append(aid)
-    return out
-
-
-def blocks_of_pages(con: duckdb.DuckDBPyConnection, pages: Iterable[tuple[str, str]]
-                    ) -> dict[tuple[str, str], set[str]]:
-    """(site, article) -> the block hashes of that page."""
-    out: dict[tuple[str, str], set[str]] = {p: set() for p in pages}
-    if out:
-        rows = con.execute(
-            "WITH w AS (SELECT unnest($1) AS site, unnest($2) AS article_id) "
-            "SELECT site, article_id, block_hash FROM dedupe_blocks JOIN w "
-            "USING (site, article_id)", _pairs(out)).fetchall()
-        for site, aid, h in rows:
-            out[(site, aid)].add(h)
-    return out
-
-
-def block_counts(con: duckdb.DuckDBPyConnection, blocks: Iterable[tuple[str, str]]
-                 ) -> dict[tuple[str, str], int]:
-    """(site, block) -> on how many pages of that site the block appears."""
-    wanted = set(blocks)
-    if not wanted:
-        return {}
-    rows = con.execute(
-        "WITH w AS (SELECT unnest($1) AS site, unnest($2) AS block_hash) "
-        "SELECT site, block_hash, count(DISTINCT article_id) FROM dedupe_blocks "
-        "JOIN w USING (site, block_hash) GROUP BY ALL", _pairs(wanted)).fetchall()
-    return {(r[0], r[1]): int(r[2]) for r in rows}
-
-
-def learn_blocks(con: duckdb.DuckDBPyConnection, site: str,
-                 learned: Sequence[tuple[str, int, str]]) -> None:
-    """Record (block_hash, pages, sample) as boilerplate of site."""
+def learn_blocks(con: duckdb.DuckDBPyConnection,
+                 learned: Sequence[tuple[str, str, int, str]]) -> None:
+    """Record (site, block_hash, pages, sample) rows as boilerplate."""
     if not learned:
         return
-    # One statement for the batch: executemany runs one statement per row (~3 ms each here).
-    hashes, pages, samples = (list(c) for c in zip(*learned, strict=True))
-    con.execute(
-        "INSERT INTO boilerplate_blocks SELECT $1, unnest($2), unnest($3), unnest($4), $5 "
-        "ON CONFLICT DO NOTHING", [site, hashes, pages, [x[:300] for x in samples], _now()])
+    sites, hashes, pages, samples = (list(c) for c in zip(*learned, strict=True))
+    _table(con, "_learned", {"site": sites, "block_hash": hashes,
+                             "sample": [x[:300] for x in samples]},
+           {"pages": np.array(pages, dtype=np.int32)})
+    con.execute("INSERT INTO boilerplate_blocks SELECT site, block_hash, pages, "
+                "COALESCE(sample, ''), ? FROM _learned ON CONFLICT DO NOTHING", [_now()])
+    _drop(con, "_learned")
 
 
-def mark_dirty(con: duckdb.DuckDBPyConnection, site: str, blocks: Sequence[str],
-               exclude: Sequence[str]) -> int:
-    """Flag the processed pages of site holding any of blocks for re-cleaning; returns how many."""
+def mark_dirty(con: duckdb.DuckDBPyConnection, blocks: Sequence[tuple[str, str]]) -> int:
+    """Flag the processed pages outside the batch (needs batch_view) holding any of these
+    (site, block) pairs for re-cleaning, in one statement; returns how many."""
     if not blocks:
         return 0
-    row = con.execute(
+    sites, hashes = (list(c) for c in zip(*blocks, strict=True))
+    _table(con, "_dirty", {"site": sites, "block_hash": hashes})
+    rows = con.execute(
         "UPDATE dedupe_articles SET dirty = TRUE WHERE NOT dirty AND article_id IN ("
-        "SELECT article_id FROM dedupe_blocks WHERE site = $1 AND block_hash IN (SELECT unnest($2))"
-        ") AND article_id NOT IN (SELECT unnest($3)) RETURNING article_id",
-        [site, list(blocks), list(exclude) or [""]]).fetchall()
-    return len(row)
+        "SELECT article_id FROM dedupe_blocks SEMI JOIN _dirty USING (site, block_hash)) "
+        "AND article_id NOT IN (SELECT article_id FROM _batch) RETURNING article_id").fetchall()
+    _drop(con, "_dirty")
+    return len(rows)
 
 
 def update_texts(con: duckdb.DuckDBPyConnection, texts: Sequence[tuple[str, str]]) -> None:
@@ -195,31 +248,36 @@ def update_texts(con: duckdb.DuckDBPyConnection, texts: Sequence[tuple[str, str]
 # --- candidates ------------------------------------------------------------------------------
 
 
-def band_matches(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, int, str]],
-                 exclude: Sequence[str]) -> list[tuple[str, str]]:
-    """(new article, stored article) pairs sharing at least one LSH bucket."""
-    if not rows:
+def band_matches(con: duckdb.DuckDBPyConnection, bands: np.ndarray, buckets: np.ndarray,
+                 idx: np.ndarray) -> list[tuple[int, str]]:
+    """(batch position, stored article) pairs sharing at least one LSH bucket (needs
+    batch_view; the batch's own stored rows, if re-processed, are left out)."""
+    if not len(idx):
         return []
-    bands, buckets, ids = (list(c) for c in zip(*rows, strict=True))
-    return con.execute(
-        "WITH n AS (SELECT unnest($1) AS band, unnest($2) AS bucket, unnest($3) AS aid) "
-        "SELECT DISTINCT n.aid, b.article_id FROM n JOIN lsh_bands b "
-        "ON b.band = n.band AND b.bucket = n.bucket "
-        "WHERE b.article_id NOT IN (SELECT unnest($4))",
-        [bands, buckets, ids, list(exclude) or [""]]).fetchall()
+    con.register("_new_bands", {"band": bands, "bucket": buckets, "idx": idx})
+    try:
+        return con.execute(
+            "SELECT DISTINCT n.idx, b.article_id FROM _new_bands n JOIN lsh_bands b "
+            "ON b.band = n.band AND b.bucket = n.bucket "
+            "WHERE b.article_id NOT IN (SELECT article_id FROM _batch)").fetchall()
+    finally:
+        con.unregister("_new_bands")
 
 
 def key_matches(con: duckdb.DuckDBPyConnection, url_keys: Sequence[str],
-                canonical_keys: Sequence[str], text_hashes: Sequence[str],
-                exclude: Sequence[str]) -> list[tuple[str, str, str | None, str]]:
-    """Stored (article_id, url_key, canonical_key, text_hash) sharing any of these keys."""
+                canonical_keys: Sequence[str], text_hashes: Sequence[str]
+                ) -> list[tuple[str, str, str | None, str]]:
+    """Stored (article_id, url_key, canonical_key, text_hash) sharing any of these keys, the
+    batch's own rows left out (needs batch_view)."""
+    _table(con, "_keys", {"k": [*url_keys, *canonical_keys]})
+    _table(con, "_hashes", {"h": text_hashes})
     rows = con.execute(
         "SELECT article_id, url_key, canonical_key, text_hash FROM dedupe_articles "
-        "WHERE (url_key IN (SELECT unnest($1)) OR url_key IN (SELECT unnest($2)) "
-        "OR canonical_key IN (SELECT unnest($1)) OR canonical_key IN (SELECT unnest($2)) "
-        "OR text_hash IN (SELECT unnest($3))) AND article_id NOT IN (SELECT unnest($4))",
-        [list(url_keys) or [""], list(canonical_keys) or [""], list(text_hashes) or [""],
-         list(exclude) or [""]]).fetchall()
+        "WHERE (url_key IN (SELECT k FROM _keys) OR canonical_key IN (SELECT k FROM _keys) "
+        "OR text_hash IN (SELECT h FROM _hashes)) "
+        "AND article_id NOT IN (SELECT article_id FROM _batch)").fetchall()
+    _drop(con, "_keys")
+    _drop(con, "_hashes")
     return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
@@ -228,8 +286,9 @@ def texts_of(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]) -> dict
     ids = list(article_ids)
     if not ids:
         return {}
+    sub, param = _in(ids)
     rows = con.execute("SELECT article_id, source, text FROM article_records "
-                       "WHERE article_id IN (SELECT unnest(?))", [ids]).fetchall()
+                       f"WHERE article_id IN {sub}", [param]).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
@@ -237,37 +296,46 @@ def texts_of(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]) -> dict
 
 
 def replace_signatures(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]],
-                       bands: Sequence[tuple[int, int, str]], replaced: Sequence[str]) -> None:
-    """Store dedupe_articles rows and LSH band keys; those of `replaced` articles are dropped."""
+                       bands: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """Store the batch's dedupe_articles rows (article_id, site, url_key, canonical_key,
+    text_hash, shingles, extracted_at) and LSH band keys (band, bucket, batch position),
+    replacing any older ones (needs batch_view)."""
     if not rows:
         return
-    if replaced:
-        con.execute("DELETE FROM dedupe_articles WHERE article_id IN (SELECT unnest(?))",
-                    [list(replaced)])
-        con.execute("DELETE FROM lsh_bands WHERE article_id IN (SELECT unnest(?))",
-                    [list(replaced)])
-    stamp = _now()
-    cols = list(zip(*[(*r, stamp) for r in rows], strict=True))
-    con.execute(
-        "INSERT INTO dedupe_articles SELECT unnest($1), unnest($2), unnest($3), unnest($4), "
-        "unnest($5), unnest($6), unnest($7), unnest($8), FALSE", [list(c) for c in cols])
-    if bands:
-        b, k, a = zip(*bands, strict=True)
-        _insert_columns(con, "lsh_bands", {"band": np.array(b, dtype=np.int16),
-                                           "bucket": np.array(k, dtype=np.int64),
-                                           "article_id": np.array(a, dtype=object)})
+    # Every page of the batch: rows of a run stopped half-way must not be doubled.
+    con.execute("DELETE FROM dedupe_articles WHERE article_id IN (SELECT article_id FROM _batch)")
+    con.execute("DELETE FROM lsh_bands WHERE article_id IN (SELECT article_id FROM _batch)")
+    cols = list(zip(*rows, strict=True))
+    # Timestamps as epoch microseconds: a datetime object costs ~10 us to convert.
+    micros = np.array([((t if t.tzinfo else t.replace(tzinfo=UTC)) - _EPOCH) // _MICRO
+                       for t in cols[6]], dtype=np.int64)
+    _table(con, "_sigs", {"article_id": cols[0], "site": cols[1], "url_key": cols[2],
+                          "canonical_key": cols[3], "text_hash": cols[4]},
+           {"shingles": np.array(cols[5], dtype=np.int32), "micros": micros})
+    con.execute("INSERT INTO dedupe_articles SELECT article_id, site, url_key, canonical_key, "
+                "text_hash, shingles, to_timestamp(0) + to_microseconds(micros), ?, FALSE "
+                "FROM _sigs", [_now()])
+    _drop(con, "_sigs")
+    band, bucket, idx = bands
+    if len(idx):
+        _insert_rows(con, "_new_bands", {"band": band, "bucket": bucket, "idx": idx},
+                     "INSERT INTO lsh_bands SELECT n.band, n.bucket, b.article_id "
+                     "FROM _new_bands n JOIN _batch b USING (idx)")
 
 
 def replace_edges(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str],
                   edges: Sequence[tuple[str, str, str, float]]) -> None:
     """Drop every edge touching these articles and store their newly verified ones."""
     if article_ids:
-        con.execute("DELETE FROM dedupe_edges WHERE article_a IN (SELECT unnest($1)) "
-                    "OR article_b IN (SELECT unnest($1))", [list(article_ids)])
+        sub, param = _in(article_ids)
+        con.execute(f"DELETE FROM dedupe_edges WHERE article_a IN {sub} OR article_b IN {sub}",
+                    [param, param])
     if edges:
-        cols = [list(c) for c in zip(*edges, strict=True)]
-        con.execute("INSERT INTO dedupe_edges SELECT unnest($1), unnest($2), unnest($3), "
-                    "unnest($4)", cols)
+        a, b, method, sim = zip(*edges, strict=True)
+        _table(con, "_edges", {"a": a, "b": b, "m": method},
+               {"s": np.array(sim, dtype=np.float64)})
+        con.execute("INSERT INTO dedupe_edges SELECT a, b, m, s FROM _edges")
+        _drop(con, "_edges")
 
 
 def story_members_of(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
@@ -276,22 +344,23 @@ def story_members_of(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
     ids = list(article_ids)
     if not ids:
         return {}
+    sub, param = _in(ids)
     rows = con.execute(
         "SELECT article_id, story_id FROM story_membership WHERE story_id IN ("
-        "SELECT story_id FROM story_membership WHERE article_id IN (SELECT unnest(?)))",
-        [ids]).fetchall()
+        f"SELECT story_id FROM story_membership WHERE article_id IN {sub})", [param]).fetchall()
     return {r[0]: r[1] for r in rows}
 
 
 def edges_touching(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
                    ) -> list[tuple[str, str, str, float]]:
+    """Stored (article_a, article_b, method, similarity) edges touching these articles."""
     ids = list(article_ids)
     if not ids:
         return []
+    sub, param = _in(ids)
     rows = con.execute(
         "SELECT article_a, article_b, method, similarity FROM dedupe_edges "
-        "WHERE article_a IN (SELECT unnest($1)) OR article_b IN (SELECT unnest($1))",
-        [ids]).fetchall()
+        f"WHERE article_a IN {sub} OR article_b IN {sub}", [param, param]).fetchall()
     return [(r[0], r[1], r[2], float(r[3])) for r in rows]
 
 
@@ -302,23 +371,27 @@ def member_rows(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
     ids = list(article_ids)
     if not ids:
         return []
+    sub, param = _in(ids)
     return con.execute(
         "SELECT a.article_id, a.url, COALESCE(s.kind, 'unknown'), a.fetched_at, a.canonical_url, "
         "a.links, a.published_at, a.date_trusted FROM article_records a "
-        "LEFT JOIN sources s ON s.name = a.source WHERE a.article_id IN (SELECT unnest(?))",
-        [ids]).fetchall()
+        f"LEFT JOIN sources s ON s.name = a.source WHERE a.article_id IN {sub}",
+        [param]).fetchall()
 
 
 def replace_memberships(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str],
                         rows: Sequence[tuple[str, str, str, float, str]]) -> None:
     """Replace the story rows of these articles with (article_id, story_id, role, sim, method)."""
     if article_ids:
-        con.execute("DELETE FROM story_membership WHERE article_id IN (SELECT unnest(?))",
-                    [list(article_ids)])
+        sub, param = _in(article_ids)
+        con.execute(f"DELETE FROM story_membership WHERE article_id IN {sub}", [param])
     if rows:
-        cols = [list(c) for c in zip(*rows, strict=True)]
-        con.execute("INSERT INTO story_membership SELECT unnest($1), unnest($2), unnest($3), "
-                    "unnest($4), unnest($5), $6", [*cols, _now()])
+        aid, sid, role, sim, method = zip(*rows, strict=True)
+        _table(con, "_members", {"a": aid, "s": sid, "r": role, "m": method},
+               {"x": np.array(sim, dtype=np.float64)})
+        con.execute("INSERT INTO story_membership SELECT a, s, r, x, m, ? FROM _members",
+                    [_now()])
+        _drop(con, "_members")
 
 
 def memberships_of(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
@@ -327,9 +400,9 @@ def memberships_of(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
     ids = list(article_ids)
     if not ids:
         return {}
+    sub, param = _in(ids)
     rows = con.execute("SELECT article_id, story_id, role, similarity, match_method "
-                       "FROM story_membership WHERE article_id IN (SELECT unnest(?))",
-                       [ids]).fetchall()
+                       f"FROM story_membership WHERE article_id IN {sub}", [param]).fetchall()
     return {r[0]: (r[1], r[2], float(r[3]), r[4]) for r in rows}
 
 
