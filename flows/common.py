@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+import duckdb
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 
@@ -60,12 +61,16 @@ class RunStats:
                 "skipped_known": self.skipped_known, "sources": self.rows()}
 
 
-def finish(db: str, run_id: str, flow: str, stats: RunStats, *, status: str = "completed") -> None:
-    """Close the run record, publish the per-source table artifact and emit the ingested event."""
-    with guarded_writer(db) as con:
-        writes.finish_run(con, run_id, status, stats.as_dict())
-        failing = dict(con.execute("SELECT source, consecutive_failing_runs FROM source_health "
-                                   "WHERE flagged").fetchall())
+def close_run(con: duckdb.DuckDBPyConnection, run_id: str, stats: RunStats, *,
+              status: str = "completed") -> dict[str, int]:
+    """Close the run record in the caller's transaction; the flagged sources' failing streaks."""
+    writes.finish_run(con, run_id, status, stats.as_dict())
+    return dict(con.execute("SELECT source, consecutive_failing_runs FROM source_health "
+                            "WHERE flagged").fetchall())
+
+
+def publish(db: str, run_id: str, flow: str, stats: RunStats, failing: dict[str, int]) -> None:
+    """Publish the per-source table artifact and emit the ingested event."""
     rows = stats.rows()
     for row in rows:  # sources failing several runs in a row stand out in the UI
         n = failing.get(row["source"])
@@ -83,6 +88,13 @@ def finish(db: str, run_id: str, flow: str, stats: RunStats, *, status: str = "c
         payload={"run_id": run_id, "flow": flow, "db": db, "new_articles": stats.new_articles,
                  "failed": stats.failed},
     )
+
+
+def finish(db: str, run_id: str, flow: str, stats: RunStats, *, status: str = "completed") -> None:
+    """Close the run record, publish the per-source table artifact and emit the ingested event."""
+    with guarded_writer(db) as con:
+        failing = close_run(con, run_id, stats, status=status)
+    publish(db, run_id, flow, stats, failing)
 
 
 def begin(db: str, run_id: str, flow: str, params: dict[str, Any]) -> None:

@@ -5,25 +5,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import duckdb
 from prefect import flow, get_run_logger, runtime
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import RunStats, begin, finish
-from flows.import_warc import run_dedupe_flow
+from flows.common import RunStats, close_run, publish
 from newsflow.config import load_registry
 from newsflow.errors import ConfigError
 from newsflow.progress import Progress
 from newsflow.types import Article, Candidate, Failure, RawPage, Registry, Source
 from storage import writes
-from storage.db import db_path, reader
-from storage.reads import all_known_urls, due_retries, validators
+from storage.db import db_path
+from storage.reads import due_retries, stored_urls, validators
 from tasks.discover import DiscoveryResult, discover_batch
 from tasks.extract import extract_batch, extraction_pool
 from tasks.fetch import FetchResult, fetch_batch, fetch_session
-from tasks.store import guarded_writer, register_sources, store_batch
+from tasks.store import guarded_writer, store_batch
 
 T = TypeVar("T")
 # (url, source, kind, outcome, status, reason, attempts): one row of fetch_attempts.
@@ -47,8 +47,29 @@ def select_sources(registry: Registry, name: str | None) -> tuple[Source, ...]:
     return (src,)
 
 
-def record_discovery(db: str, run_id: str, results: list[DiscoveryResult], stats: RunStats) -> None:
-    """Count what discovery found and store its failures, validators and exchanges."""
+def open_run(con: duckdb.DuckDBPyConnection, run_id: str, registry: Registry,
+             sources: tuple[Source, ...], params: dict[str, Any]
+             ) -> tuple[dict[str, tuple[str | None, str | None, str | None]], list[tuple[str, str]]]:
+    """Mirror sources.toml, start the run record, read the feed validators and due retries."""
+    # The run's closing transaction checkpoints; a checkpoint here too cost ~20 ms per run.
+    con.execute("PRAGMA disable_checkpoint_on_shutdown")
+    writes.upsert_sources(con, registry)
+    writes.start_run(con, run_id, "ingest", params)
+    return validators(con), due_retries(con, [s.name for s in sources])
+
+
+def drop_known(con: duckdb.DuckDBPyConnection, results: list[DiscoveryResult]) -> None:
+    """Drop candidates stored already (or failed for good): only the listed URLs are looked up,
+    never the whole store's URL set."""
+    known = stored_urls(con, [c.url for r in results for c in r.candidates])
+    if known:
+        for r in results:
+            r.candidates = [c for c in r.candidates if c.url not in known]
+
+
+def record_discovery(con: duckdb.DuckDBPyConnection, run_id: str, results: list[DiscoveryResult],
+                     stats: RunStats) -> None:
+    """Count what discovery found and store its failures and exchanges."""
     attempts: list[Exchange] = []
     for r in results:
         s = stats.of(r.source)
@@ -60,16 +81,30 @@ def record_discovery(db: str, run_id: str, results: list[DiscoveryResult], stats
         attempts += [(u, r.source, "listing", "not_modified", 304, None, 1) for u in r.not_modified]
         attempts += [(f.url, r.source, "listing", "failed", f.status, f.reason, f.attempts)
                      for f in r.failures]
-    with guarded_writer(db) as con:
-        writes.record_failures(con, [f for r in results for f in r.failures])
-        writes.record_attempts(con, run_id, attempts)
+    writes.record_failures(con, [f for r in results for f in r.failures])
+    writes.record_attempts(con, run_id, attempts)
 
 
-def save_validators(db: str, results: list[DiscoveryResult]) -> None:
-    """Remember feed validators only once their articles are stored: a run killed mid-fetch must
-    not make the next run believe those feeds hold nothing new."""
+def dedupe_due(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether any article waits for dedupe (new, re-extracted or flagged dirty)."""
+    from storage.dedupe import pending  # imports numpy: only runs that may dedupe pay for it
+
+    return bool(pending(con, 1))
+
+
+def settle(db: str, run_id: str, results: list[DiscoveryResult], stats: RunStats, *,
+           recorded: bool, check_dedupe: bool) -> tuple[dict[str, int], bool]:
+    """The run's closing transaction: flagged sources' failing streaks, and whether to dedupe."""
     with guarded_writer(db) as con:
+        if not recorded:
+            record_discovery(con, run_id, results, stats)
+        # Feed validators only once their articles are stored: a run killed mid-fetch must not
+        # make the next run believe those feeds hold nothing new.
         writes.save_validators(con, {u: v for r in results for u, v in r.validators.items()})
+        failing = close_run(con, run_id, stats)
+        # Checked before the dedupe flow is imported or started: both cost ~1 s, most of an
+        # unchanged re-run.
+        return failing, check_dedupe and dedupe_due(con)
 
 
 def split_fetched(fetched: list[FetchResult], stats: RunStats, sources: dict[str, str]
@@ -104,11 +139,11 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
     sources = select_sources(registry, source)
     dbp = str(db_path(db))
     run_id = str(runtime.flow_run.id or uuid.uuid4())
-    register_sources(dbp, registry)
-    with reader(dbp) as con:
-        known, stored_validators = all_known_urls(con), validators(con)
-        retries = due_retries(con, [s.name for s in sources])
-    begin(dbp, run_id, "ingest", {"source": source, "sources": registry.path})
+    # Two writer transactions when no feed changed (before discovery and at the end), none held
+    # across network I/O: each open costs a connect, a migration check and a close.
+    with guarded_writer(dbp) as con:
+        stored_validators, retries = open_run(
+            con, run_id, registry, sources, {"source": source, "sources": registry.path})
     stats = RunStats()
     for s in sources:
         stats.of(s.name)
@@ -123,8 +158,15 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
     with ExitStack() as stack:
         stack.enter_context(extraction_pool(workers))
         stack.enter_context(fetch_session(registry.fetch, sources))
-        results = discover_batch(sources, registry.fetch, known, stored_validators)
-        record_discovery(dbp, run_id, results, stats)
+        # Known URLs are filtered out after discovery, by a lookup of the listed URLs only.
+        results = discover_batch(sources, registry.fetch, frozenset(), stored_validators)
+        # Discovery is recorded before anything is fetched, so a run killed mid-fetch still
+        # leaves its feed exchanges; with nothing to fetch it joins the closing transaction.
+        recorded = any(r.candidates for r in results) or bool(retries)
+        if recorded:
+            with guarded_writer(dbp) as con:
+                drop_known(con, results)
+                record_discovery(con, run_id, results, stats)
         candidates: list[Candidate] = [c for r in results for c in r.candidates]
         # Pages that failed transiently in an earlier run and are due again, even when no feed
         # lists them any more (feeds roll over faster than a backoff of hours).
@@ -134,7 +176,8 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
         owner = {c.url: c.source for c in candidates}
         logger.info("%d new article URLs from %d sources", len(candidates), len(sources))
         # Fetch batch k+1 while batch k is extracted in the worker processes.
-        bar = stack.enter_context(Progress("Fetching", len(candidates), show_progress))
+        bar = stack.enter_context(Progress("Fetching", len(candidates),
+                                           show_progress and bool(candidates)))
         for n, chunk in enumerate(chunks(candidates, batch_size)):
             bar.advance(len(chunk))
             fetched = fetch_batch([(c.url, c.source) for c in chunk], registry.fetch, sources)
@@ -146,8 +189,11 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
             pending = (pages, failures, extract_batch.submit(pages, label=f"{n:05d}"))
         if pending is not None:
             store(pending)
-    save_validators(dbp, results)
-    finish(dbp, run_id, "ingest", stats)
-    if run_dedupe:
-        run_dedupe_flow(dbp, registry.path)
+    failing, dedupe = settle(dbp, run_id, results, stats, recorded=recorded,
+                             check_dedupe=run_dedupe)
+    publish(dbp, run_id, "ingest", stats, failing)
+    if dedupe:
+        from flows.dedupe import dedupe as dedupe_flow
+
+        dedupe_flow(db=dbp, sources_file=registry.path)
     return stats.as_dict()

@@ -546,7 +546,7 @@ def discover_batch(sources: tuple[Source, ...], settings: FetchSettings,
     try:
         for source in sources:
             result = discover_source(source, fetcher, known_urls.__contains__, validators)
-            logger.info("discover %s: %d new candidates, %d unchanged, %d failures",
+            logger.info("discover %s: %d candidate URLs, %d unchanged, %d failures",
                         source.name, len(result.candidates), len(result.not_modified),
                         len(result.failures))
             results.append(result)
