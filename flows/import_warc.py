@@ -21,7 +21,7 @@ from storage.db import db_path, reader
 from storage.reads import all_known_urls
 from tasks.extract import default_workers, extract_batch, extraction_pool, runs_in_process, task_runner
 from tasks.store import register_sources, store_batch
-from tasks.warc import WarcResponse, count_responses, iter_warc
+from tasks.warc import WarcResponse, iter_warc
 
 # Pages per task run: Prefect costs a few ms per task run, and each batch is one DuckDB writer
 # transaction; 200 pages (~2-3 s of extraction on 2 cores) make both negligible.
@@ -66,17 +66,16 @@ def to_page(rec: WarcResponse, registry: Registry) -> RawPage | Failure:
 
 
 def batches(paths: Sequence[str], registry: Registry, known: set[str], stats: RunStats,
-            size: int, skipped: Callable[[int], None] = lambda n: None
+            size: int, progress: Callable[[int], None] | None = None
             ) -> Iterator[tuple[list[RawPage], list[Failure]]]:
     """Stream (pages to extract, failures) batches, skipping URLs already stored or seen."""
     pages: list[RawPage] = []
     failures: list[Failure] = []
     for path in paths:
-        for rec in iter_warc(path):
+        for rec in iter_warc(path, progress):
             item = to_page(rec, registry)
             if item.url in known:
                 stats.skipped_known += 1
-                skipped(1)
                 continue
             known.add(item.url)
             stats.of(item.source).fetched += 1
@@ -105,7 +104,7 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
         known = set(all_known_urls(con))
     begin(dbp, run_id, "import-warc", {"paths": paths, "sources": registry.path})
     stats = RunStats()
-    total = sum(count_responses(p) for p in paths) if show_progress else None
+    total = sum(Path(p).stat().st_size for p in paths)  # the bar counts bytes of the WARCs read
     workers = default_workers() if workers is None else workers
     in_flight: deque[tuple[list[RawPage], list[Failure], PrefectFuture]] = deque()
 
@@ -115,14 +114,14 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
             results: list[Article | Failure] = fut.result()
             stats.add_outcome(store_batch(dbp, unwalked(pages), unwalked(results), live=False,
                                           extra_failures=unwalked(failures)))
-            bar.advance(len(pages) + len(failures))
 
     # On Dask the workers extract; the local pool would only compete with them for the cores.
     local = runs_in_process()
     local_workers = workers if local else 1
     # Dask runs each batch on one worker: keep enough batches in flight to feed them all.
     keep = IN_FLIGHT if local else 2 * max(workers, 1)
-    with extraction_pool(local_workers), Progress("Importing WARC", total, show_progress) as bar:
+    with extraction_pool(local_workers), \
+            Progress("Importing WARC", total, show_progress, in_bytes=True) as bar:
         for n, (pages, failures) in enumerate(batches(paths, registry, known, stats, batch_size,
                                                   bar.advance)):
             # quote(): Prefect would otherwise walk every page and article looking for futures

@@ -18,6 +18,9 @@ from rich.table import Table
 # A CLI run uses Prefect's ephemeral API unless PREFECT_API_URL points at a server; it sends
 # no usage analytics unless the user asks for them.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect gives its ephemeral API 20 s to start, and a busy 2-core machine (a run overlapping
+# a scheduled one) has missed that: the run then died with a traceback before doing anything.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 from newsflow.errors import NewsflowError  # noqa: E402
 

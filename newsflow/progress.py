@@ -7,6 +7,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     TaskID,
     TaskProgressColumn,
@@ -20,15 +21,17 @@ from rich.progress import Progress as RichProgress
 class Progress:
     """Context manager: `advance(n)` moves the bar when enabled, does nothing otherwise."""
 
-    def __init__(self, label: str, total: int | None, enabled: bool) -> None:
-        self.label, self.total, self.enabled = label, total, enabled
+    def __init__(self, label: str, total: int | None, enabled: bool, *, in_bytes: bool = False
+                 ) -> None:
+        self.label, self.total, self.enabled, self.in_bytes = label, total, enabled, in_bytes
         self._bar: RichProgress | None = None
         self._task: TaskID | None = None
 
     def __enter__(self) -> Progress:
         if self.enabled:
+            count = DownloadColumn() if self.in_bytes else MofNCompleteColumn()
             self._bar = RichProgress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("[bold]{task.description}"), BarColumn(), count,
                 TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                 console=Console(stderr=True), transient=False)
             self._bar.start()

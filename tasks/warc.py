@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
@@ -41,14 +41,23 @@ def parse_warc_date(value: str | None) -> datetime:
     return datetime.now(UTC)
 
 
-def iter_warc(path: str | Path) -> Iterator[WarcResponse]:
-    """Stream the response records of a (gzipped or plain) WARC file, one at a time."""
+def iter_warc(path: str | Path, progress: Callable[[int], None] | None = None
+              ) -> Iterator[WarcResponse]:
+    """Stream the response records of a (gzipped or plain) WARC file, one at a time.
+
+    progress, if given, is called with the bytes of the file read since its last call: a
+    progress bar by bytes needs no second pass over the file to count its records.
+    """
     p = Path(path)
     if not p.is_file():
         raise InputFileError(str(p), "no such WARC file")
     with p.open("rb") as fh:
+        done = 0
         try:
             for rec in ArchiveIterator(fh):
+                if progress is not None and (pos := fh.tell()) > done:
+                    progress(pos - done)
+                    done = pos
                 if rec.rec_type != "response":
                     continue
                 url = rec.rec_headers.get_header("WARC-Target-URI") or ""
@@ -68,15 +77,8 @@ def iter_warc(path: str | Path) -> Iterator[WarcResponse]:
             if isinstance(exc, InputFileError):
                 raise
             raise InputFileError(str(p), f"not a readable WARC file ({exc})") from exc
-
-
-def count_responses(path: str | Path) -> int:
-    """How many response records a WARC holds (for progress bars); reads headers only."""
-    n = 0
-    with Path(path).open("rb") as fh:
-        for rec in ArchiveIterator(fh):
-            n += rec.rec_type == "response"
-    return n
+        if progress is not None and p.stat().st_size > done:
+            progress(p.stat().st_size - done)
 
 
 def write_warc(path: str | Path, records: Iterable[WarcResponse]) -> int:
