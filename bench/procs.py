@@ -23,6 +23,8 @@ class Measured:
     lines: list[tuple[float, str]] = field(default_factory=list)
     peak_pss_mb: float = 0.0  # sum of PSS: shared pages split, the tree's real footprint
     peak_rss_own_mb: float = 0.0  # RSS sum without Prefect's ephemeral API server process
+    # (seconds after start, RSS MB per role) per sample: which process peaks when (ROLES)
+    timeline: list[tuple[float, dict[str, float]]] = field(default_factory=list)
 
     def first(self, needle: str) -> float | None:
         """Seconds after start of the first output line containing needle."""
@@ -36,30 +38,63 @@ class Measured:
     def output(self) -> str:
         return "\n".join(line for _, line in self.lines)
 
+    def role_peaks(self, start: float = 0.0, end: float = float("inf")) -> dict[str, float]:
+        """Peak RSS MB of each role (and of the tree, "total") over samples in [start, end)."""
+        peaks: dict[str, float] = {}
+        for t, roles in self.timeline:
+            if start <= t < end:
+                for role, mb in roles.items():
+                    peaks[role] = max(peaks.get(role, 0.0), mb)
+        return peaks
 
-def _tree_memory(pid: int) -> tuple[int, int, int]:
-    """(RSS, PSS, RSS without the Prefect API server) bytes of pid and all its descendants."""
+
+# main: the CLI process; server: Prefect's ephemeral API (uvicorn); forkserver and workers: the
+# extraction pool (workers are the forkserver's children, with its command line).
+ROLES = ("total", "main", "server", "forkserver", "workers", "other")
+
+
+def _role(p: object, root: int) -> str:
+    """Which part of a newsflow process tree p (a psutil.Process) is."""
+    import psutil
+
+    assert isinstance(p, psutil.Process)
+    if p.pid == root:
+        return "main"
+    cmd = " ".join(p.cmdline())
+    if "uvicorn" in cmd:
+        return "server"
+    if "forkserver" in cmd:
+        return "forkserver" if p.ppid() == root else "workers"
+    return "other"
+
+
+def _tree_memory(pid: int) -> tuple[int, int, int, dict[str, float]]:
+    """(RSS, PSS, RSS without the Prefect API server) bytes of pid and all its descendants,
+    and RSS MB per role (ROLES)."""
     try:
         import psutil
     except ImportError:
         rss = _proc_tree_rss(pid)
-        return rss, rss, rss
+        return rss, rss, rss, {"total": rss / 2**20}
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0, 0, 0
+        return 0, 0, 0, {}
     rss = pss = own = 0
+    roles: dict[str, float] = {}
     for p in procs:
         try:
             info = p.memory_full_info()
-            server = any("uvicorn" in part for part in p.cmdline())
+            role = _role(p, pid)
         except psutil.Error:  # a worker that just exited
             continue
         rss += info.rss
         pss += getattr(info, "pss", info.rss)
-        own += 0 if server else info.rss
-    return rss, pss, own
+        own += 0 if role == "server" else info.rss
+        roles[role] = roles.get(role, 0.0) + info.rss / 2**20
+    roles["total"] = rss / 2**20
+    return rss, pss, own, roles
 
 
 def _proc_tree_rss(pid: int) -> int:
@@ -85,12 +120,17 @@ def run_measured(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cw
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=full_env, cwd=cwd or REPO, bufsize=1, errors="replace")
     peak = [0, 0, 0]
+    timeline: list[tuple[float, dict[str, float]]] = []
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            for i, value in enumerate(_tree_memory(proc.pid)):
+            t = time.perf_counter() - start
+            *sums, roles = _tree_memory(proc.pid)
+            for i, value in enumerate(sums):
                 peak[i] = max(peak[i], value)
+            if roles:
+                timeline.append((t, roles))
             done.wait(poll)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -109,7 +149,7 @@ def run_measured(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cw
         sampler.join()
     return Measured(returncode=proc.returncode, wall=time.perf_counter() - start,
                     peak_rss_mb=peak[0] / 2**20, peak_pss_mb=peak[1] / 2**20,
-                    peak_rss_own_mb=peak[2] / 2**20, lines=lines)
+                    peak_rss_own_mb=peak[2] / 2**20, lines=lines, timeline=timeline)
 
 
 def check(m: Measured, what: str) -> Measured:
