@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from newsflow.types import Article, Failure, RawPage, Registry, Source
 from newsflow.urls import article_id
 from storage import writes
@@ -99,3 +101,40 @@ def test_transient_failure_becomes_permanent_after_many_attempts(tmp_path: Path)
         known = all_known_urls(con)
     assert row is not None and row[0] is False and row[1] is None and "gave up" in row[2]
     assert "https://thehill.com/a" in known
+
+
+def test_a_url_twice_in_one_batch_keeps_the_first_body(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    first = RawPage(url="https://thehill.com/a", source="thehill", fetched_at=WHEN, body=b"<p>1</p>")
+    second = RawPage(url="https://thehill.com/a", source="thehill", fetched_at=WHEN, body=b"<p>2</p>")
+    with writer(db) as con:
+        writes.upsert_sources(con, REGISTRY)
+        writes.store_pages(con, [first, second])
+        writes.store_pages(con, [second])
+    with reader(db) as con:
+        assert [p.body for batch in iter_raw_pages(con) for p in batch] == [b"<p>1</p>"]
+
+
+def test_pages_stored_gzip_before_schema_5_are_still_read(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    import duckdb
+
+    from storage import db as storage_db
+    from storage.schema import MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    monkeypatch.setattr(storage_db, "MIGRATIONS", [m for m in MIGRATIONS if m.version < 5])
+    storage_db.migrate(con)
+    con.execute("INSERT INTO raw_pages VALUES (?, 'thehill', ?, 200, 'text/html', ?, NULL, NULL, "
+                "'x', 8, ?)", ["https://thehill.com/old", WHEN, "https://thehill.com/old",
+                               gzip.compress(b"<p>old</p>")])
+    monkeypatch.setattr(storage_db, "MIGRATIONS", MIGRATIONS)
+    assert storage_db.migrate(con) == [5]
+    writes.store_pages(con, [_page("https://thehill.com/new")])
+    bodies = {p.url: p.body for batch in iter_raw_pages(con) for p in batch}
+    con.close()
+    assert bodies == {"https://thehill.com/old": b"<p>old</p>",
+                      "https://thehill.com/new": b"<html>hi</html>"}
