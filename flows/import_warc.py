@@ -49,8 +49,12 @@ def warc_run_id(paths: Sequence[str]) -> str:
     return "warc-" + h.hexdigest()[:16]
 
 
-def to_page(rec: WarcResponse, registry: Registry) -> RawPage | Failure:
-    """A WARC record as a RawPage of its source (the hostname for hosts no source lists)."""
+def to_page(rec: WarcResponse, registry: Registry, *, copy_raw: bool = False) -> RawPage | Failure:
+    """A WARC record as a RawPage of its source (the hostname for hosts no source lists).
+
+    Unless copy_raw, the page points at its WARC record, so storage keeps file and offset
+    instead of a second compressed copy of the body.
+    """
     url = normalize_url(rec.url)
     src = registry.source_for_host(host_of(url))
     source = src.name if src else host_of(url)
@@ -62,18 +66,20 @@ def to_page(rec: WarcResponse, registry: Registry) -> RawPage | Failure:
                        status=rec.status, detail="WARC response record with a non-200 status")
     return RawPage(url=url, source=source, fetched_at=rec.fetched_at, body=rec.body,
                    status=rec.status, content_type=rec.content_type, final_url=url,
-                   etag=rec.header("ETag"), last_modified=rec.header("Last-Modified"))
+                   etag=rec.header("ETag"), last_modified=rec.header("Last-Modified"),
+                   warc_file=None if copy_raw else rec.warc_file,
+                   warc_offset=None if copy_raw else rec.offset)
 
 
 def batches(paths: Sequence[str], registry: Registry, known: set[str], stats: RunStats,
-            size: int, progress: Callable[[int], None] | None = None
+            size: int, progress: Callable[[int], None] | None = None, *, copy_raw: bool = False
             ) -> Iterator[tuple[list[RawPage], list[Failure]]]:
     """Stream (pages to extract, failures) batches, skipping URLs already stored or seen."""
     pages: list[RawPage] = []
     failures: list[Failure] = []
     for path in paths:
         for rec in iter_warc(path, progress):
-            item = to_page(rec, registry)
+            item = to_page(rec, registry, copy_raw=copy_raw)
             if item.url in known:
                 stats.skipped_known += 1
                 continue
@@ -92,8 +98,11 @@ def batches(paths: Sequence[str], registry: Registry, known: set[str], stats: Ru
 @flow(name="import-warc", task_runner=task_runner())
 def import_warc(paths: list[str], sources_file: str | None = None, db: str | None = None,
                 batch_size: int = BATCH_SIZE, workers: int | None = None, show_progress: bool = False,
-                run_dedupe: bool = True) -> dict[str, object]:
-    """Import WARC files (backfills, the demo, tests): extract in worker processes, store in batches."""
+                run_dedupe: bool = True, copy_raw: bool = False) -> dict[str, object]:
+    """Import WARC files (backfills, the demo, tests): extract in worker processes, store in batches.
+
+    Raw pages stay in the WARCs (their file and offset are stored) unless copy_raw.
+    """
     logger = get_run_logger()
     registry = load_registry(sources_file)
     dbp = str(db_path(db))
@@ -123,7 +132,7 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
     with extraction_pool(local_workers), \
             Progress("Importing WARC", total, show_progress, in_bytes=True) as bar:
         for n, (pages, failures) in enumerate(batches(paths, registry, known, stats, batch_size,
-                                                  bar.advance)):
+                                                  bar.advance, copy_raw=copy_raw)):
             # quote(): Prefect would otherwise walk every page and article looking for futures
             # to track, on every task run (its documented fix for large parameters). Not on
             # Dask: the wrapper reaches the function there as a plain tuple.

@@ -86,9 +86,16 @@ def run(source: Annotated[str | None, typer.Option(help="Only this source (its n
 @app.command("import-warc")
 def import_warc_cmd(files: Annotated[list[Path], typer.Argument(help="WARC files (.warc or .warc.gz).")],
                     sources: SourcesOpt = None, db: DbOpt = None,
-                    workers: Annotated[int | None, typer.Option(help="Extraction processes.")] = None
+                    workers: Annotated[int | None, typer.Option(help="Extraction processes.")] = None,
+                    copy_raw: Annotated[bool, typer.Option(
+                        "--copy-raw", help="Copy each raw page into the database instead of "
+                        "pointing at its WARC record (keep this if the WARCs may be deleted).")] = False
                     ) -> None:
-    """Import WARC response records (Common Crawl news format) through extract and store."""
+    """Import WARC response records (Common Crawl news format) through extract and store.
+
+    Raw pages stay in the WARC files (the database records file and offset, for `reextract`):
+    keep the WARCs, or import with --copy-raw.
+    """
     from flows.import_warc import import_warc
     from newsflow.config import load_registry
     from newsflow.errors import InputFileError
@@ -99,7 +106,7 @@ def import_warc_cmd(files: Annotated[list[Path], typer.Argument(help="WARC files
             raise InputFileError(str(f), "no such WARC file")
     _preflight(db)
     stats = import_warc(paths=[str(f) for f in files], sources_file=sources, db=db,
-                        workers=workers, show_progress=True)
+                        workers=workers, show_progress=True, copy_raw=copy_raw)
     _print_stats("import-warc", stats)
 
 
@@ -139,7 +146,9 @@ def demo(db: Annotated[str, typer.Option("--db", help="Where to build the demo d
         p.unlink(missing_ok=True)
     warc = resources.files("newsflow").joinpath("data/demo.warc.gz")
     with resources.as_file(warc) as warc_path:
-        stats = import_warc(paths=[str(warc_path)], db=str(path), show_progress=True)
+        # --copy-raw: the bundled WARC may be a temporary file (as_file), or move on upgrade.
+        stats = import_warc(paths=[str(warc_path)], db=str(path), show_progress=True,
+                            copy_raw=True)
     _print_stats("demo import", stats)
     with reader(path) as con:
         counts = table_counts(con)

@@ -95,6 +95,9 @@ class RawPage:
     final_url: str = ""  # after redirects
     etag: str | None = None
     last_modified: str | None = None
+    # Where a WARC-imported body can be read back: the WARC file and the record's byte offset.
+    warc_file: str | None = None
+    warc_offset: int | None = None
 
 
 @dataclass(kw_only=True)

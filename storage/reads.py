@@ -11,6 +11,7 @@ import duckdb
 import zstandard
 
 from newsflow.types import RawPage
+from tasks.warc import read_record
 
 
 def stored_urls(con: duckdb.DuckDBPyConnection, urls: list[str]) -> set[str]:
@@ -59,11 +60,14 @@ def validators(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, st
 
 # The columns raw_page() reads, in its order.
 RAW_PAGE_COLUMNS = ("url, source, fetched_at, status, content_type, final_url, etag, "
-                    "last_modified, body, body_codec")
+                    "last_modified, body, body_codec, warc_file, warc_offset")
 
 
-def unpack_body(body: bytes, codec: str | None) -> bytes:
-    """A stored raw body, decompressed (zstd since schema 5, gzip before)."""
+def unpack_body(body: bytes, codec: str | None, warc_file: str | None = None,
+                warc_offset: int | None = None) -> bytes:
+    """A stored raw body: decompressed (zstd, or gzip before schema 5), or read from its WARC."""
+    if codec == "warc" and warc_file is not None and warc_offset is not None:
+        return read_record(warc_file, warc_offset).body
     if codec == "zstd":
         return zstandard.ZstdDecompressor().decompress(body)
     return gzip.decompress(body)
@@ -73,7 +77,8 @@ def raw_page(row: tuple[Any, ...]) -> RawPage:
     """A raw_pages row (RAW_PAGE_COLUMNS) as the RawPage it was stored from."""
     return RawPage(url=row[0], source=row[1], fetched_at=row[2], status=row[3],
                    content_type=row[4] or "", final_url=row[5] or "", etag=row[6],
-                   last_modified=row[7], body=unpack_body(row[8], row[9]))
+                   last_modified=row[7], body=unpack_body(row[8], row[9], row[10], row[11]),
+                   warc_file=row[10], warc_offset=row[11])
 
 
 def iter_raw_pages(con: duckdb.DuckDBPyConnection, *, batch: int = 200,

@@ -100,9 +100,11 @@ def store_pages(con: duckdb.DuckDBPyConnection, pages: Sequence[RawPage]) -> Non
         if p.url in seen:
             continue
         seen.add(p.url)
+        # A WARC-imported body stays in its WARC (see schema migration 5).
+        body, codec = (b"", "warc") if p.warc_file else (packer.compress(p.body), BODY_CODEC)
         rows.append((p.url, p.source, p.fetched_at, p.status, p.content_type, p.final_url or p.url,
                      p.etag, p.last_modified, hashlib.sha256(p.body).hexdigest(), len(p.body),
-                     packer.compress(p.body), BODY_CODEC))
+                     body, codec, p.warc_file, p.warc_offset))
     insert_values(con, "raw_pages", rows, "")
 
 

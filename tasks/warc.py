@@ -9,6 +9,7 @@ from io import BytesIO
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -25,6 +26,8 @@ class WarcResponse:
     content_type: str
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    warc_file: str | None = None  # the file and byte offset the record was read from
+    offset: int | None = None
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -51,34 +54,57 @@ def iter_warc(path: str | Path, progress: Callable[[int], None] | None = None
     p = Path(path)
     if not p.is_file():
         raise InputFileError(str(p), "no such WARC file")
+    name = str(p.resolve())
     with p.open("rb") as fh:
         done = 0
         try:
-            for rec in ArchiveIterator(fh):
+            records = ArchiveIterator(fh)
+            for rec in records:
                 if progress is not None and (pos := fh.tell()) > done:
                     progress(pos - done)
                     done = pos
-                if rec.rec_type != "response":
-                    continue
-                url = rec.rec_headers.get_header("WARC-Target-URI") or ""
-                http = rec.http_headers
-                status = int(http.get_statuscode() or 0) if http else 0
-                headers = tuple(http.headers) if http else ()
-                ctype = (http.get_header("Content-Type") if http else None) or ""
-                yield WarcResponse(
-                    url=url,
-                    fetched_at=parse_warc_date(rec.rec_headers.get_header("WARC-Date")),
-                    status=status,
-                    content_type=ctype,
-                    body=rec.content_stream().read(),
-                    headers=headers,
-                )
+                if rec.rec_type == "response":
+                    page = _response(rec, name)
+                    page.offset = records.get_record_offset()  # after the body: it reads to the end
+                    yield page
         except Exception as exc:  # warcio raises bare exceptions on truncated or non-WARC input
             if isinstance(exc, InputFileError):
                 raise
             raise InputFileError(str(p), f"not a readable WARC file ({exc})") from exc
         if progress is not None and p.stat().st_size > done:
             progress(p.stat().st_size - done)
+
+
+def _response(rec: ArcWarcRecord, warc_file: str, offset: int | None = None) -> WarcResponse:
+    """A warcio response record as a WarcResponse."""
+    http = rec.http_headers
+    return WarcResponse(
+        url=rec.rec_headers.get_header("WARC-Target-URI") or "",
+        fetched_at=parse_warc_date(rec.rec_headers.get_header("WARC-Date")),
+        status=int(http.get_statuscode() or 0) if http else 0,
+        content_type=(http.get_header("Content-Type") if http else None) or "",
+        body=rec.content_stream().read(),
+        headers=tuple(http.headers) if http else (),
+        warc_file=warc_file,
+        offset=offset,
+    )
+
+
+def read_record(warc_file: str | Path, offset: int) -> WarcResponse:
+    """The response record at a byte offset of a WARC (as iter_warc reported it)."""
+    p = Path(warc_file)
+    if not p.is_file():
+        raise InputFileError(str(p), "no such WARC file (moved or deleted since the import?)")
+    with p.open("rb") as fh:
+        fh.seek(offset)
+        try:
+            rec = next(iter(ArchiveIterator(fh)))
+        except Exception as exc:  # warcio raises bare exceptions on truncated or non-WARC input
+            raise InputFileError(str(p), f"no readable WARC record at offset {offset} ({exc})") from exc
+        if rec.rec_type != "response":
+            raise InputFileError(str(p), f"the record at offset {offset} is a {rec.rec_type}, "
+                                 "not a response: the file changed since the import")
+        return _response(rec, str(p), offset)
 
 
 def write_warc(path: str | Path, records: Iterable[WarcResponse]) -> int:

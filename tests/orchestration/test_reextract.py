@@ -10,6 +10,7 @@ import pytest
 from flows.deploy import load_spec, runner_deployments
 from flows.import_warc import import_warc
 from flows.reextract import reextract
+from newsflow.errors import InputFileError
 from storage.db import reader, writer
 from tasks.warc import WarcResponse, write_warc
 from tests.conftest import recorded_pages
@@ -40,6 +41,27 @@ def test_reextract_replaces_stale_text_and_restores_lost_articles(tmp_path: Path
         run = con.execute("SELECT status FROM runs WHERE flow = 'reextract'").fetchall()
     assert after == before and extractors == {"trafilatura"}
     assert run == [("completed",)]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_raw_pages_point_at_the_warc_unless_copied(tmp_path: Path) -> None:
+    pages = recorded_pages()[:2]
+    warc = tmp_path / "t.warc.gz"
+    write_warc(warc, [WarcResponse(url=p.url, fetched_at=WHEN, status=200, content_type="text/html",
+                                   body=p.html()) for p in pages])
+    pointed, copied = str(tmp_path / "pointed.duckdb"), str(tmp_path / "copied.duckdb")
+    import_warc(paths=[str(warc)], db=pointed, workers=1, run_dedupe=False)
+    import_warc(paths=[str(warc)], db=copied, workers=1, run_dedupe=False, copy_raw=True)
+    with reader(pointed) as con:
+        refs = con.execute("SELECT DISTINCT body_codec, warc_file, octet_length(body) "
+                           "FROM raw_pages").fetchall()
+    assert refs == [("warc", str(warc.resolve()), 0)]
+    assert reextract(db=pointed, workers=1, run_dedupe=False)["reextracted"] == 2  # read from the WARC
+    warc.unlink()
+    assert reextract(db=copied, workers=1, run_dedupe=False)["reextracted"] == 2
+    with pytest.raises(InputFileError, match="moved or deleted") as err:
+        reextract(db=pointed, workers=1, run_dedupe=False)
+    assert err.value.path == str(warc.resolve())
 
 
 def test_serve_uses_the_schedules_and_triggers_of_prefect_yaml() -> None:
