@@ -111,13 +111,20 @@ class PendingArticle:
     known: bool  # processed before: its block rows and signatures are being replaced
 
 
-def pending(con: duckdb.DuckDBPyConnection, limit: int) -> list[PendingArticle]:
-    """Articles never processed, re-extracted since, or flagged dirty; oldest fetch first."""
+def pending(con: duckdb.DuckDBPyConnection, limit: int, max_words: int | None = None
+            ) -> list[PendingArticle]:
+    """Articles never processed, re-extracted since, or flagged dirty; oldest fetch first.
+
+    max_words: stop once the articles taken hold this many words (at least one is taken).
+    """
     # Ids first, texts second: the texts of a 100k-article store are never scanned.
     ids = [r[0] for r in con.execute(
-        "SELECT a.article_id FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
-        "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at "
-        "ORDER BY a.fetched_at, a.article_id LIMIT ?", [limit]).fetchall()]
+        "SELECT article_id FROM (SELECT a.article_id, a.fetched_at, a.word_count, "
+        "sum(a.word_count) OVER (ORDER BY a.fetched_at, a.article_id ROWS UNBOUNDED PRECEDING) "
+        "AS running FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
+        "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at) "
+        "WHERE running - word_count < ? ORDER BY fetched_at, article_id LIMIT ?",
+        [max_words if max_words is not None else 2**62, limit]).fetchall()]
     if not ids:
         return []
     sub, param = _in(ids)

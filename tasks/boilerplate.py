@@ -87,6 +87,9 @@ class PageLines:
 
 
 GRAM = 8  # characters: language-agnostic (CJK has no spaces); unrelated articles share ~3%
+# Own texts are compared on their first characters only: a reworded lead shows there, and
+# the pages of a chrome block are whole different stories, which need not be read to the end.
+OWN_CHARS = 2000
 
 
 def _shingles(text: str) -> set[str]:
@@ -121,7 +124,7 @@ def distinct_pages(pages: Sequence[PageLines]) -> int:
     common = set.intersection(*({h for h, _ in p.lines} for p in pages))
     chosen: list[tuple[set[str], dict[str, int]]] = []
     for page in sorted(pages, key=lambda p: p.article_id):
-        own = _shingles("\n".join(line for h, line in page.lines if h not in common))
+        own = _shingles("\n".join(line for h, line in page.lines if h not in common)[:OWN_CHARS])
         if not own:
             continue
         sizes: dict[str, int] = {}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import re
 import zlib
@@ -445,38 +447,50 @@ class MatchedBatch:
     candidates: int = 0
 
 
-def _learn(con: duckdb.DuckDBPyConnection, lines: dict[str, list[tuple[str, str]]],
-           seen: dict[str, str]) -> list[tuple[str, str, int, str]]:
+# Stored pages whose texts _learn holds at once: a story with thirty stored copies puts them
+# all in its sample, and holding every sampled page of a batch grew dedupe's peak with the store.
+LOAD_PAGES = 500
+
+
+def _learn(con: duckdb.DuckDBPyConnection, lines: dict[str, list[tuple[str, str]]]
+           ) -> list[tuple[str, str, int, str]]:
     """(site, block, pages, sample line) of the batch's blocks that have just become boilerplate.
 
     lines: (hash, line) pairs of the batch's pages, by article id. Blocks shared by a few copies
     of one story stay candidates, and are judged again, as pages arrive. Candidates on the same
     sample of pages get the same verdict (see boilerplate.distinct_pages), so a story's twenty
-    paragraphs on its six copies are judged once, not twenty times.
+    paragraphs on its six copies are judged once, not twenty times. Stored pages are read
+    LOAD_PAGES at a time, for a chunk of samples, and let go after.
     """
     cands = store.block_candidates(con, bp.MIN_PAGES, bp.SAMPLE_PAGES)
     if not cands:
         return []
-    sampled = {a for c in cands for a in c.sample}
-    for aid, raw in store.raw_texts(con, sampled - lines.keys()).items():
-        lines[aid] = bp.hashed_lines(raw, seen)
     known = store.boilerplate_of(con, {c.site for c in cands})
     samples: dict[str, str] = {}
-    for page in lines.values():  # the batch's pages first
+    for page in lines.values():
         for h, line in page:
             samples.setdefault(h, line.strip())
-    verdict: dict[tuple[str, tuple[str, ...]], bool] = {}
+    groups: dict[tuple[str, tuple[str, ...]], list[store.BlockCandidate]] = defaultdict(list)
+    for c in cands:
+        groups[(c.site, c.sample)].append(c)
+    order = sorted(groups)
     out = []
-    for c in sorted(cands, key=lambda c: (c.site, c.block_hash)):
-        key = (c.site, c.sample)
-        if key not in verdict:
+    start = 0
+    while start < len(order):
+        end, need = start, set[str]()
+        while end < len(order) and (len(need) < LOAD_PAGES or end == start):
+            need |= set(order[end][1]) - lines.keys()
+            end += 1
+        stored = {a: bp.hashed_lines(raw) for a, raw in store.raw_texts(con, need).items()}
+        for site, sample in order[start:end]:
             pages = [bp.PageLines(article_id=a, lines=tuple(
-                (h, line) for h, line in lines.get(a, []) if h not in known[c.site]))
-                for a in c.sample]
-            verdict[key] = bp.is_boilerplate(pages)
-        if verdict[key]:
-            out.append((c.site, c.block_hash, c.pages, samples.get(c.block_hash, "")))
-    return out
+                (h, line) for h, line in (lines.get(a) or stored.get(a) or [])
+                if h not in known[site])) for a in sample]
+            if bp.is_boilerplate(pages):
+                out += [(c.site, c.block_hash, c.pages, samples.get(c.block_hash, ""))
+                        for c in groups[(site, sample)]]
+        start = end
+    return sorted(out)
 
 
 def _block_rows(lines: Sequence[list[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray]:
@@ -490,10 +504,30 @@ def _block_rows(lines: Sequence[list[tuple[str, str]]]) -> tuple[np.ndarray, np.
     return np.array(idx, dtype=np.int32), np.array(hashes, dtype=np.uint64)
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Cyclic GC paused for one step: a batch allocates millions of small acyclic objects
+    (lines, words, tuples), and the collections they trigger rescan the whole live batch
+    again and again (~10% of dedupe's CPU). Refcounting still frees them; GC resumes after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def prepare(con: duckdb.DuckDBPyConnection, limit: int,
             patterns: dict[str, list[str]]) -> PreparedBatch:
     """Take a batch of pending articles, learn their sites' boilerplate and clean their texts."""
-    arts = store.pending(con, limit)
+    with _no_gc():
+        return _prepare(con, limit, patterns)
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, limit: int,
+             patterns: dict[str, list[str]]) -> PreparedBatch:
+    arts = store.pending(con, limit, MAX_BATCH_WORDS)
     out = PreparedBatch()
     if not arts:
         return out
@@ -502,8 +536,7 @@ def prepare(con: duckdb.DuckDBPyConnection, limit: int,
     sites = sorted({a.source for a in arts})
     with store.batch_view(con, [a.article_id for a in arts], [a.source for a in arts]):
         store.replace_blocks(con, *_block_rows(lines))
-        learned = _learn(con, {a.article_id: page for a, page in zip(arts, lines, strict=True)},
-                         seen)
+        learned = _learn(con, {a.article_id: page for a, page in zip(arts, lines, strict=True)})
         store.learn_blocks(con, learned)
         # Pages processed before these blocks were known still carry them: clean them again.
         out.flagged = store.mark_dirty(con, [(site, h) for site, h, _, _ in learned])
@@ -597,6 +630,11 @@ def _pairs_within(groups: Iterable[list[str]]) -> Iterator[tuple[str, str]]:
 
 def match(con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> MatchedBatch:
     """Sign the batch, find candidates (keys, then LSH buckets) and verify them exactly."""
+    with _no_gc():
+        return _match(con, batch)
+
+
+def _match(con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> MatchedBatch:
     out = MatchedBatch()
     items = {i.article_id: i for i in batch.items}
     order = [i.article_id for i in batch.items]
@@ -662,6 +700,12 @@ def _members(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> dict[str, Me
 def write(con: duckdb.DuckDBPyConnection, batch: PreparedBatch, matched: MatchedBatch
           ) -> DedupeStats:
     """Store signatures and edges of the batch, then re-form every story it touches."""
+    with _no_gc():
+        return _write(con, batch, matched)
+
+
+def _write(con: duckdb.DuckDBPyConnection, batch: PreparedBatch, matched: MatchedBatch
+           ) -> DedupeStats:
     ids = [i.article_id for i in batch.items]
     seen = [i.article_id for i in batch.items if i.known]  # only these have edges to replace
     with store.batch_view(con, ids, [i.source for i in batch.items]):
@@ -737,6 +781,11 @@ def add_stats(total: DedupeStats, s: DedupeStats) -> None:
 # 40k articles). A big backlog is therefore cut into at most this many batches, not into
 # batches of a fixed size, so that cost stays linear in the backlog.
 MAX_BATCHES = 8
+# ... but a batch is held in memory (raw and cleaned texts, lines, words, shingles): ~110 bytes
+# a word, measured on the bench set (2,000 real pages, 1.8M words: +200 MB), so a batch also
+# stops at this many words, whatever the backlog. Words, not articles: the synthetic 100k store
+# (250-word articles) keeps its 8 batches, while long real pages make smaller ones.
+MAX_BATCH_WORDS = 3_500_000
 
 
 def batch_size_for(db: str, batch_size: int) -> int:
