@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
@@ -307,6 +308,7 @@ def extract_pages(pages: Sequence[RawPage]) -> list[Article | Failure]:
 
 
 _POOL: ProcessPoolExecutor | None = None
+_IN_PROCESS = threading.Lock()
 # Pages per hand-over to a worker process: small enough to balance a batch across workers,
 # big enough that the hand-over (pickling, a pipe round trip) stays well under 1% of the work.
 POOL_CHUNK = 8
@@ -386,7 +388,10 @@ def _extract_batch(pages: list[RawPage], label: str = "batch") -> list[Article |
     """
     pool = _POOL
     if pool is None:
-        return extract_pages(pages)
+        # One batch at a time: trafilatura/lxml in several threads of one process crashed it
+        # natively now and then (SIGSEGV, tests/orchestration/test_one_writer.py).
+        with _IN_PROCESS:
+            return extract_pages(pages)
     return list(pool.map(extract_page, pages, chunksize=POOL_CHUNK))
 
 
