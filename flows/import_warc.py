@@ -24,8 +24,10 @@ from tasks.store import register_sources, store_batch
 from tasks.warc import WarcResponse, iter_warc
 
 # Pages per task run: Prefect costs a few ms per task run, and each batch is one DuckDB writer
-# transaction; 200 pages (~2-3 s of extraction on 2 cores) make both negligible.
-BATCH_SIZE = 200
+# transaction; 100 pages (~1 s of extraction on 2 cores) make both small. Pages in flight (the
+# batches after the one being stored) are most of the flow process's memory: ~40 MB a batch,
+# bodies and their pickles for the pool.
+BATCH_SIZE = 100
 IN_FLIGHT = 2
 T = TypeVar("T")
 

@@ -783,9 +783,10 @@ def add_stats(total: DedupeStats, s: DedupeStats) -> None:
 MAX_BATCHES = 8
 # ... but a batch is held in memory (raw and cleaned texts, lines, words, shingles): ~110 bytes
 # a word, measured on the bench set (2,000 real pages, 1.8M words: +200 MB), so a batch also
-# stops at this many words, whatever the backlog. Words, not articles: the synthetic 100k store
-# (250-word articles) keeps its 8 batches, while long real pages make smaller ones.
-MAX_BATCH_WORDS = 3_500_000
+# stops at this many words (~165 MB: a 10k-page import must peak under 800 MB in all), whatever
+# the backlog. Words, not articles: the synthetic 100k store (250-word articles) keeps its 8
+# batches, while long real pages make smaller ones.
+MAX_BATCH_WORDS = 1_500_000
 
 
 def batch_size_for(db: str, batch_size: int) -> int:
