@@ -23,12 +23,15 @@ from tasks.extract import default_workers, extract_batch, extraction_pool, runs_
 from tasks.store import register_sources, store_batch
 from tasks.warc import WarcResponse, iter_warc
 
-# Pages per task run: Prefect costs a few ms per task run, and each batch is one DuckDB writer
-# transaction; 100 pages (~1 s of extraction on 2 cores) make both small. Pages in flight (the
-# batches after the one being stored) are most of the flow process's memory: ~40 MB a batch,
-# bodies and their pickles for the pool.
-BATCH_SIZE = 100
-IN_FLIGHT = 2
+# Pages per task run: Prefect costs tens of ms per task run (its API server included), and each
+# batch is one DuckDB writer transaction; 150 pages (~1 s of extraction on 2 cores) keep both
+# small. Pages in flight, the batch extracting while the one before is stored (one batch:
+# the pool spreads it over all workers), are most of the flow process's memory: ~30 MB a
+# batch with the pickles sent to the pool. Measured (bench/run.py): 200 pages with one batch
+# in flight cost 40 MB more at the 10k import's peak than 100 pages with two; 100 pages
+# doubled the task runs (Prefect's share ~5-10% of the import).
+BATCH_SIZE = 150
+IN_FLIGHT = 1
 T = TypeVar("T")
 
 
@@ -140,8 +143,7 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
             # Dask: the wrapper reaches the function there as a plain tuple.
             arg = unwalked(pages) if local else pages
             in_flight.append((pages, failures, extract_batch.submit(arg, label=f"{n:05d}")))
-            # One batch extracting while the one before is stored: the pool spreads each batch
-            # over all workers, and the bound keeps memory flat on huge WARCs.
+            # Bounded (see IN_FLIGHT): memory stays flat on huge WARCs.
             drain(keep=keep)
         drain(keep=0)
     logger.info("imported %s: %d new articles, %d failures, %d already stored",
