@@ -13,17 +13,23 @@ from flows.reextract import reextract
 from newsflow.errors import InputFileError
 from storage.db import reader, writer
 from tasks.warc import WarcResponse, write_warc
-from tests.conftest import recorded_pages
+from tests.conftest import RecordedPage, recorded_pages
 
 WHEN = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _warc(tmp_path: Path, pages: list[RecordedPage]) -> Path:
+    """A WARC of the recorded pages, as 200 responses."""
+    warc = tmp_path / "t.warc.gz"
+    write_warc(warc, [WarcResponse(url=p.url, fetched_at=WHEN, status=200, content_type="text/html",
+                                   body=p.html()) for p in pages])
+    return warc
 
 
 @pytest.mark.usefixtures("prefect_api")
 def test_reextract_replaces_stale_text_and_restores_lost_articles(tmp_path: Path) -> None:
     pages = recorded_pages()[:5]
-    warc = tmp_path / "t.warc.gz"
-    write_warc(warc, [WarcResponse(url=p.url, fetched_at=WHEN, status=200, content_type="text/html",
-                                   body=p.html()) for p in pages])
+    warc = _warc(tmp_path, pages)
     db = str(tmp_path / "news.duckdb")
     import_warc(paths=[str(warc)], db=db, workers=1, run_dedupe=False)
     with reader(db) as con:
@@ -45,10 +51,7 @@ def test_reextract_replaces_stale_text_and_restores_lost_articles(tmp_path: Path
 
 @pytest.mark.usefixtures("prefect_api")
 def test_raw_pages_point_at_the_warc_unless_copied(tmp_path: Path) -> None:
-    pages = recorded_pages()[:2]
-    warc = tmp_path / "t.warc.gz"
-    write_warc(warc, [WarcResponse(url=p.url, fetched_at=WHEN, status=200, content_type="text/html",
-                                   body=p.html()) for p in pages])
+    warc = _warc(tmp_path, recorded_pages()[:2])
     pointed, copied = str(tmp_path / "pointed.duckdb"), str(tmp_path / "copied.duckdb")
     import_warc(paths=[str(warc)], db=pointed, workers=1, run_dedupe=False)
     import_warc(paths=[str(warc)], db=copied, workers=1, run_dedupe=False, copy_raw=True)
