@@ -159,7 +159,7 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
         stack.enter_context(extraction_pool(workers))
         stack.enter_context(fetch_session(registry.fetch, sources))
         # Known URLs are filtered out after discovery, by a lookup of the listed URLs only.
-        results = discover_batch(sources, registry.fetch, frozenset(), stored_validators)
+        results = discover_batch(sources, registry.fetch, validators=stored_validators)
         # Discovery is recorded before anything is fetched, so a run killed mid-fetch still
         # leaves its feed exchanges; with nothing to fetch it joins the closing transaction.
         recorded = any(r.candidates for r in results) or bool(retries)

@@ -528,13 +528,17 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return log
 
 
-# NO_CACHE: discovery must hit the network every run, and hashing a large known_urls set
-# for a cache key would cost more than the task.
+# NO_CACHE: discovery must hit the network every run.
 @task(name="discover-sources", cache_policy=NO_CACHE)
 def discover_batch(sources: tuple[Source, ...], settings: FetchSettings,
-                   known_urls: frozenset[str],
-                   validators: Mapping[str, Sequence[str | None]]) -> list[DiscoveryResult]:
-    """Discover each source through one Fetcher; known_urls are normalized stored URLs."""
+                   known_urls: frozenset[str] = frozenset(),
+                   validators: Mapping[str, Sequence[str | None]] | None = None
+                   ) -> list[DiscoveryResult]:
+    """Discover each source through one Fetcher; known_urls (normalized) are left out.
+
+    The ingest flow passes none: it drops stored URLs after discovery by looking up only the
+    listed ones (flows.ingest.drop_known), instead of loading the whole store's URLs.
+    """
     from tasks import fetch
 
     logger = _logger()

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,9 +39,15 @@ def _start(code: str, *args: object) -> subprocess.Popen[str]:
     return proc
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.kill()
-    proc.wait()
+@contextmanager
+def _held(code: str, *args: object) -> Iterator[subprocess.Popen[str]]:
+    """A process running code (which prints 'held' once it holds the lock), killed at the end."""
+    proc = _start(code, *args)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _create(db: Path) -> None:
@@ -49,45 +57,35 @@ def _create(db: Path) -> None:
 
 def test_writer_gives_up_with_the_holder_named(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
-    proc = _start(HOLD, db, 30)
-    try:
+    with _held(HOLD, db, 30) as proc:
         with pytest.raises(DatabaseLockedError) as info, connection(db, wait=0.5):
             pass
         assert f"PID {proc.pid}" in str(info.value)
         assert str(db) in str(info.value)
-    finally:
-        _stop(proc)
 
 
 def test_writer_waits_for_the_lock_to_be_released(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
-    proc = _start(HOLD, db, 1.5)
-    start = time.monotonic()
-    try:
+    with _held(HOLD, db, 1.5) as proc:
+        start = time.monotonic()
         with writer(db, wait=30) as con:
             assert con.execute("SELECT 1").fetchone() == (1,)
         assert time.monotonic() - start >= 0.5  # it really had to wait
-    finally:
-        _stop(proc)
 
 
 def test_a_newsflow_writer_queues_on_the_sidecar_lock_and_names_its_holder(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
-    proc = _start(HOLD_FLOCK, db, 30)
-    try:
+    with _held(HOLD_FLOCK, db, 30) as proc:
         with pytest.raises(DatabaseLockedError) as info, writer(db, wait=0.5):
             pass
         assert f"PID {proc.pid}" in str(info.value) and str(db) in str(info.value)
         assert not db.exists(), "the writer reached DuckDB while the flock was held"
-    finally:
-        _stop(proc)
 
 
 def test_readers_of_two_processes_share_and_a_writer_waits_for_both(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
     _create(db)
-    proc = _start(HOLD_NEWSFLOW, db, 1.5, "r")
-    try:
+    with _held(HOLD_NEWSFLOW, db, 1.5, "r") as proc:
         start = time.monotonic()
         with reader(db, wait=0.5) as con:  # shared with the other process's reader: no wait
             assert con.execute("SELECT count(*) FROM t").fetchone() == (0,)
@@ -95,8 +93,6 @@ def test_readers_of_two_processes_share_and_a_writer_waits_for_both(tmp_path: Pa
         with writer(db, wait=30) as con:
             con.execute("INSERT INTO t VALUES (1)")
         assert time.monotonic() - start >= 0.5  # it queued behind the reader
-    finally:
-        _stop(proc)
 
 
 def test_a_killed_holder_releases_the_lock_at_once(tmp_path: Path) -> None:
@@ -195,13 +191,10 @@ def test_no_lock_file_possible_falls_back_to_duckdbs_lock(tmp_path: Path) -> Non
     (tmp_path / "news.duckdb.lock").symlink_to(tmp_path / "missing" / "x.lock")
     with reader(db) as con:
         assert con.execute("SELECT count(*) FROM t").fetchone() == (0,)
-    proc = _start(HOLD, db, 30)
-    try:
+    with _held(HOLD, db, 30) as proc:
         with pytest.raises(DatabaseLockedError) as info, writer(db, wait=0.5):
             pass
         assert f"PID {proc.pid}" in str(info.value)
-    finally:
-        _stop(proc)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
