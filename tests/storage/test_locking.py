@@ -66,7 +66,7 @@ def test_writer_gives_up_with_the_holder_named(tmp_path: Path) -> None:
 
 def test_writer_waits_for_the_lock_to_be_released(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
-    with _held(HOLD, db, 1.5) as proc:
+    with _held(HOLD, db, 1.5):
         start = time.monotonic()
         with writer(db, wait=30) as con:
             assert con.execute("SELECT 1").fetchone() == (1,)
@@ -85,7 +85,7 @@ def test_a_newsflow_writer_queues_on_the_sidecar_lock_and_names_its_holder(tmp_p
 def test_readers_of_two_processes_share_and_a_writer_waits_for_both(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
     _create(db)
-    with _held(HOLD_NEWSFLOW, db, 1.5, "r") as proc:
+    with _held(HOLD_NEWSFLOW, db, 1.5, "r"):
         start = time.monotonic()
         with reader(db, wait=0.5) as con:  # shared with the other process's reader: no wait
             assert con.execute("SELECT count(*) FROM t").fetchone() == (0,)
