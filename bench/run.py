@@ -88,7 +88,9 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
     store = in_process("writer", warc, workdir / "writer.duckdb", env)
     del bodies
     ph = cli_phases(cli)
-    amortised = cli.wall - ph["startup_s"]  # without Python/Prefect start-up, dedupe included
+    # The flow run, dedupe included: the command's fixed start-up and exit costs (Python imports,
+    # Prefect's ephemeral API starting and stopping) are reported apart, in the whole-wall row.
+    amortised = ph["run_s"]
     overhead = (as_flow["seconds"] - plain["seconds"]) / as_flow["seconds"]
     fig: dict[str, Any] = {
         "pages": n, "workers": cpus, "bare_extract_s": t_extract, "bare_metadata_s": t_meta,
@@ -105,7 +107,7 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
         "baseline_extract": BARE_EXTRACT, "baseline_metadata": BARE_METADATA,
     }
     rows: list[Row] = [
-        (f"import-warc {n} pages vs bare `extract` loop ({cpus} procs)",
+        (f"import-warc {n} pages (flow run, dedupe incl.) vs bare `extract` loop ({cpus} procs)",
          f"{fig['ratio_vs_extract']:.2f}", ">= 0.85", fig["ratio_vs_extract"] >= 0.85),
         ("... vs bare `bare_extraction(with_metadata=True)` loop (same work)",
          f"{fig['ratio_vs_metadata']:.2f}", ">= 0.85", fig["ratio_vs_metadata"] >= 0.85),
@@ -118,8 +120,9 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
          overhead < 0.05),
         ("One writer: storing raw page + article, per page (flow process)",
          f"{store['writer_ms_per_page']:.1f} ms", "context", None),
-        ("CLI start-up (Python + ephemeral Prefect API), dedupe after import",
-         f"{ph['startup_s']:.1f} s, {ph['after_import_s']:.1f} s", "context", None),
+        ("CLI start-up (Python + ephemeral Prefect API); dedupe + summary after import; exit",
+         f"{ph['startup_s']:.1f} s; {ph['after_import_s']:.1f} s; {ph['exit_s']:.1f} s", "context",
+         None),
     ]
     return fig, rows
 

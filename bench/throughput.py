@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ import trafilatura  # noqa: E402
 from bench.procs import Measured, check, run_measured  # noqa: E402
 from tasks.warc import iter_warc  # noqa: E402
 
+_BEGIN = re.compile(r"Beginning flow run '(?P<run>[^']+)' for flow '(?P<flow>[^']+)'")
 BARE_EXTRACT = "trafilatura.extract(body, include_comments=False)"
 BARE_METADATA = "trafilatura.bare_extraction(body, include_comments=False, with_metadata=True)"
 
@@ -75,10 +77,27 @@ def cli_import(warc: Path, db: Path, env: dict[str, str]) -> Measured:
 
 
 def cli_phases(m: Measured) -> dict[str, float]:
-    """Where a CLI import's wall time went, from the timestamps of its log lines."""
+    """Where a CLI import's wall time went, from the timestamps of its log lines.
+
+    startup: Python, imports and Prefect's ephemeral API until the flow begins; import: the
+    WARC's pages extracted and stored; after_import: dedupe and the run summary, until the
+    import-warc flow run finishes; exit: stopping the ephemeral API and the process. Start-up
+    and exit are fixed costs per command, the same for 10 pages or 10 million.
+    """
     begin = m.first("Beginning flow run") or 0.0
     imported = m.first("- imported ") or m.wall
-    return {"startup_s": begin, "import_s": imported - begin, "after_import_s": m.wall - imported}
+    name = _flow_run_name(m)
+    finished = (m.first(f"Flow run '{name}' - Finished in state") if name else None) or m.wall
+    return {"startup_s": begin, "import_s": imported - begin, "after_import_s": finished - imported,
+            "run_s": finished - begin, "exit_s": m.wall - finished}
+
+
+def _flow_run_name(m: Measured) -> str | None:
+    """The import-warc flow run's generated name, from its "Beginning flow run" log line."""
+    for _, line in m.lines:
+        if (hit := _BEGIN.search(line)) and hit["flow"] == "import-warc":
+            return hit["run"]
+    return None
 
 
 def in_process(mode: str, warc: Path, db: Path, env: dict[str, str]) -> dict[str, float]:
@@ -144,7 +163,6 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
         patches: dict[str, Any] = {
             "get_run_logger": lambda: logging.getLogger("bench"),
             "register_sources": mod.register_sources.fn,
-            "store_batch": _unwrapped(mod.store_batch.fn),
             "extract_batch": _PlainTask(mod.extract_batch.fn, pool),
             "finish": finish,
         }

@@ -20,7 +20,7 @@ from newsflow.urls import host_of, normalize_url
 from storage.db import db_path, reader
 from storage.reads import all_known_urls
 from tasks.extract import default_workers, extract_batch, extraction_pool, runs_in_process, task_runner
-from tasks.store import register_sources, store_batch
+from tasks.store import register_sources, store_results
 from tasks.warc import WarcResponse, iter_warc
 
 # Pages per task run: Prefect costs tens of ms per task run (its API server included), and each
@@ -126,8 +126,10 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
         while len(in_flight) > keep:
             pages, failures, fut = in_flight.popleft()
             results: list[Article | Failure] = fut.result()
-            stats.add_outcome(store_batch(dbp, unwalked(pages), unwalked(results), live=False,
-                                          extra_failures=unwalked(failures)))
+            # A plain call, not a task run: each Prefect task run cost ~60 ms of CPU here (the
+            # flow process and its API server together), half of Prefect's share of an import,
+            # and the writer already waits up to 60 s for a locked database.
+            stats.add_outcome(store_results(dbp, pages, results, live=False, extra_failures=failures))
 
     # On Dask the workers extract; the local pool would only compete with them for the cores.
     local = runs_in_process()

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from typing import TYPE_CHECKING, Any
 
 import lxml.html
@@ -19,10 +20,10 @@ from htmldate import find_date
 from lxml.etree import XPath
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.json_metadata import (
+    JSON_UNICODE_REPLACE,
     extract_json,
     extract_json_parse_error,
     normalize_authors,
-    normalize_json,
 )
 from trafilatura.metadata import (
     JSON_MINIFY,
@@ -33,7 +34,7 @@ from trafilatura.metadata import (
     extract_url,
 )
 from trafilatura.settings import Document
-from trafilatura.utils import trim
+from trafilatura.utils import HTML_STRIP_TAGS, trim
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
 from newsflow.errors import ConfigError
@@ -52,9 +53,12 @@ EXTRACT_OPTIONS: dict[str, Any] = {"include_comments": False, "with_metadata": F
                                    "include_tables": True}
 # Fast mode first: it skips the readability/jusText comparison, ~30% of the CPU of a page. Its
 # failures look alike on the 316 corpus pages: a short text (the comparison would have found
-# the article) or one block (the whole-page dump of trafilatura's last resort). Those pages,
-# ~10%, are extracted again in full mode, so they come out as full mode has them.
-FAST_MIN_CHARS = 1000
+# the article) or one block (the whole-page dump of trafilatura's last resort). Those pages are
+# extracted again in full mode, so they come out as full mode has them. Under 500 characters
+# retries 11 of 316 pages and catches 4 of the 6 where the modes really differ; 1,000 retried
+# 24 (+20% of main-text CPU) for one more catch, a page where full mode scores WORSE against
+# the benchmark's truth (F1 0.9645 with 500, 0.9623 with 1,000; bench/extraction_f1.py).
+FAST_MIN_CHARS = 500
 _JSON_LD = './/script[@type="application/ld+json" or @type="application/settings+json"]'
 # trafilatura reads broken JSON-LD with regexes whose cost grows with the square of its size:
 # one live blog's 800 KB block took 1.6 s (one page of the corpus, but ~10% of a bench run's
@@ -64,6 +68,7 @@ BROKEN_JSON_CHARS = 20_000
 # "(c) 2023" lines and URL fragments, which aggregators make wrong. max_date is far ahead so a
 # future date is seen, and flagged untrusted, instead of silently dropped.
 MAX_DATE = "2099-12-31"
+_SURROGATES = re.compile("[\ud800-\udfff]")
 MIN_WORDS = 5
 _CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 _NOT_HTML = ("application/pdf", "image/", "video/", "audio/", "application/zip",
@@ -185,12 +190,22 @@ def _published(doc: Document, fetched_at: datetime) -> tuple[datetime | None, bo
     return when, when <= fetched_at + timedelta(days=1)
 
 
+def _normalize_json(text: str) -> str:
+    """trafilatura's normalize_json, dropping lone surrogates with a regex instead of a per-character
+    generator (that generator was a third of the JSON-LD step on pages with big blocks)."""
+    if "\\" in text:
+        text = text.replace("\\n", "").replace("\\r", "").replace("\\t", "")
+        text = JSON_UNICODE_REPLACE.sub(lambda m: chr(int(m[1], 16)), text)
+        text = unescape(_SURROGATES.sub("", text))
+    return trim(HTML_STRIP_TAGS.sub("", text))
+
+
 def _meta_json(tree: lxml.html.HtmlElement, doc: Document) -> Document:
     """trafilatura's extract_meta_json, with broken JSON read only up to BROKEN_JSON_CHARS."""
     for elem in tree.xpath(_JSON_LD):
         if not elem.text:
             continue
-        text = normalize_json(JSON_MINIFY.sub(r"\1", elem.text))
+        text = _normalize_json(JSON_MINIFY.sub(r"\1", elem.text))
         try:
             doc = extract_json(json.loads(text, strict=False), doc)
         except json.JSONDecodeError:

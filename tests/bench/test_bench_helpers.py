@@ -56,9 +56,22 @@ def test_run_measured_times_lines_and_sees_child_memory() -> None:
 
 def test_cli_phases_split_wall_time_at_the_log_lines() -> None:
     m = Measured(returncode=0, wall=20.0, peak_rss_mb=1.0, lines=[
-        (1.0, "Starting temporary server"), (8.0, "Flow run 'x' - Beginning flow run 'x'"),
-        (15.0, "Flow run 'x' - imported a.warc.gz: 3 new articles"), (19.0, "Finished")])
-    assert cli_phases(m) == {"startup_s": 8.0, "import_s": 7.0, "after_import_s": 5.0}
+        (1.0, "Starting temporary server"),
+        (8.0, "Flow run 'x' - Beginning flow run 'x' for flow 'import-warc'"),
+        (15.0, "Flow run 'x' - imported a.warc.gz: 3 new articles"),
+        (16.0, "Flow run 'y' - Beginning subflow run 'y' for flow 'dedupe'"),
+        (18.0, "Flow run 'y' - Finished in state Completed()"),
+        (18.5, "Flow run 'x' - Finished in state Completed()"), (19.0, "Stopping temporary server")])
+    assert cli_phases(m) == {"startup_s": 8.0, "import_s": 7.0, "after_import_s": 3.5,
+                             "run_s": 10.5, "exit_s": 1.5}
+
+
+def test_cli_phases_without_a_finish_line_run_to_the_end() -> None:
+    m = Measured(returncode=0, wall=20.0, peak_rss_mb=1.0, lines=[
+        (8.0, "Flow run 'x' - Beginning flow run 'x' for flow 'import-warc'"),
+        (15.0, "Flow run 'x' - imported a.warc.gz: 3 new articles")])
+    assert cli_phases(m) == {"startup_s": 8.0, "import_s": 7.0, "after_import_s": 5.0,
+                             "run_s": 12.0, "exit_s": 0.0}
 
 
 def test_bare_loop_extracts_real_pages_in_worker_processes() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import trafilatura
+from trafilatura.json_metadata import normalize_json
 from trafilatura.metadata import extract_metadata
 
-from tasks.extract import MAX_DATE, main_text, page_metadata
+from tasks.extract import MAX_DATE, _normalize_json, main_text, page_metadata
 from tests.conftest import recorded_pages
 
 PAGES = recorded_pages()
@@ -43,3 +44,19 @@ def test_author_is_read_from_broken_json_ld_even_when_huge() -> None:
         '</script></head><body><p>Some text.</p></body></html>')
     doc = page_metadata(trafilatura.load_html(html), "https://example.org/live")
     assert doc.author == "Jane Roe"
+
+
+def test_json_ld_normalisation_equals_trafilaturas() -> None:
+    # _normalize_json drops lone surrogates with a regex; trafilatura filters character by character.
+    samples = [
+        '{"name": "Caf\\u00e9 \\ud83d\\ude00 \\ud800 alone"}',
+        '{"a": "line\\nbreak\\ttab\\rret", "b": "&amp; <b>bold</b> &#233;"}',
+        "plain text without escapes <i>but tags</i>",
+        "\\u00e9\\udc00",
+    ]
+    for page in PAGES:  # the JSON-LD blocks of real pages too
+        tree = trafilatura.load_html(page.html())
+        samples += [e.text for e in tree.xpath('//script[@type="application/ld+json"]') if e.text]
+    assert len(samples) > 10
+    for text in samples:
+        assert _normalize_json(text) == normalize_json(text), text[:80]
