@@ -10,8 +10,10 @@ from prefect.artifacts import create_markdown_artifact
 
 from newsflow.config import load_registry
 from newsflow.errors import InputFileError
+from newsflow.types import Registry
 from storage import dedupe as store
 from storage.db import db_path, reader
+from storage.reads import sources_match
 from tasks.dedupe import (
     DedupeStats,
     add_stats,
@@ -24,6 +26,12 @@ from tasks.store import register_sources
 
 BATCH = 2000  # least articles per task: Prefect's ~7 ms per task run is noise beside it
 ARTIFACT_STORIES = 10
+
+
+def _sources_stored(db: str, registry: Registry) -> bool:
+    """Whether the database already holds the registry's sources as they are."""
+    with reader(db) as con:
+        return sources_match(con, registry)
 
 
 def _cell(value: Any) -> str:
@@ -57,7 +65,9 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
     if not Path(dbp).is_file():
         raise InputFileError(dbp, "no such database (import or ingest something first)")
     registry = load_registry(sources_file)
-    if sources_file:  # source kinds decide elections: keep the sources table in step
+    # Source kinds decide elections: keep the sources table in step. An import has just done
+    # it, so read first: the writer transaction (and its task run) was ~0.2 s of each dedupe.
+    if sources_file and not _sources_stored(dbp, registry):
         register_sources(dbp, registry)
     patterns = {s.name: list(s.boilerplate) for s in registry.sources if s.boilerplate}
     total = DedupeStats()

@@ -128,14 +128,22 @@ def pending(con: duckdb.DuckDBPyConnection, limit: int, max_words: int | None = 
     if not ids:
         return []
     sub, param = _in(ids)
+    # The cleaned text only where it differs from the raw one: a page never cleaned has both
+    # equal (the import stores the text twice), and two copies of every text were a third of
+    # the rows' memory, in DuckDB's result and as Python strings.
     rows = con.execute(
-        "SELECT a.article_id, a.url, a.source, a.raw_text, a.text, a.canonical_url, "
+        "SELECT a.article_id, a.url, a.source, a.raw_text, "
+        "CASE WHEN a.text IS NOT DISTINCT FROM a.raw_text THEN NULL ELSE a.text END, "
+        "a.text IS NOT DISTINCT FROM a.raw_text, a.canonical_url, "
         "a.extracted_at, a.article_id IN (SELECT article_id FROM dedupe_articles) "
-        f"FROM article_records a WHERE a.article_id IN {sub} "
-        "ORDER BY a.fetched_at, a.article_id", [param]).fetchall()
-    return [PendingArticle(article_id=r[0], url=r[1], source=r[2], raw_text=r[3], text=r[4],
-                           canonical_url=r[5], extracted_at=r[6], known=bool(r[7]))
-            for r in rows]
+        f"FROM article_records a WHERE a.article_id IN {sub}", [param]).fetchall()
+    # In the order of ids (fetch time, id) by Python: an ORDER BY made DuckDB hold the whole
+    # batch's texts at once in its buffer pool to sort them (out of memory under 64 MB).
+    at = {aid: n for n, aid in enumerate(ids)}
+    rows.sort(key=lambda r: at[r[0]])
+    return [PendingArticle(article_id=r[0], url=r[1], source=r[2], raw_text=r[3],
+                           text=r[3] if r[5] else r[4], canonical_url=r[6], extracted_at=r[7],
+                           known=bool(r[8])) for r in rows]
 
 
 def count_pending(con: duckdb.DuckDBPyConnection) -> int:

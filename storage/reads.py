@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import zstandard
 
-from newsflow.types import RawPage
+from newsflow.types import RawPage, Registry
 from tasks.warc import read_record
 
 
@@ -101,3 +101,17 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         row = con.execute(f'SELECT count(*) FROM "{n}"').fetchone()
         out[n] = int(row[0]) if row else 0
     return out
+
+
+def sources_match(con: duckdb.DuckDBPyConnection, registry: Registry) -> bool:
+    """Whether the sources table already holds every source of registry as it is there (what
+    writes.upsert_sources would leave unchanged)."""
+    want = {s.name: (s.publisher, s.kind, list(s.domains), list(s.feeds), list(s.sitemaps),
+                     list(s.pages), s.enabled) for s in registry.sources}
+    try:
+        rows = con.execute("SELECT name, publisher, kind, domains, feeds, sitemaps, pages, enabled "
+                           "FROM sources WHERE name IN (SELECT unnest(?))", [list(want)]).fetchall()
+    except duckdb.CatalogException:  # a database from before the sources table
+        return False
+    have = {r[0]: tuple(r[1:]) for r in rows}
+    return have == want

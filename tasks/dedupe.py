@@ -15,13 +15,12 @@ from datetime import datetime
 
 import duckdb
 import numpy as np
-from datasketch import MinHash
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from newsflow.urls import normalize_url, url_key
 from storage import dedupe as store
-from storage.db import reader
+from storage.db import raise_memory, reader
 from tasks import boilerplate as bp
 from tasks.store import guarded_writer
 
@@ -36,7 +35,6 @@ ROWS = 3
 BANDS = NUM_PERM // ROWS
 _WORD = re.compile(r"\w+")
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
-_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32")
 
 
 def words(text: str) -> list[str]:
@@ -95,7 +93,23 @@ def _identity(x: int) -> int:
 # MurmurHash3's 32-bit finalizer, as datasketch's affine32 scheme pre-mixes each input hash.
 _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35),
            np.uint32(16))
-_PERM_A, _PERM_B = (np.asarray(x, dtype=np.uint32) for x in _TEMPLATE.permutations)
+
+
+def _affine32_permutations(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of datasketch's affine32 MinHash for seed: its own draws, in its order.
+
+    Drawn here instead of taken from a datasketch MinHash: `import datasketch` loads scipy,
+    redis and more (~50 MB in the flow process, the dedupe's peak), for two arrays.
+    A test checks signature() against datasketch itself.
+    """
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
+
+
+_PERM_A, _PERM_B = _affine32_permutations()
+_EMPTY = np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)  # datasketch's initial hash values
 
 
 def signature(shingles: np.ndarray) -> np.ndarray:
@@ -105,7 +119,7 @@ def signature(shingles: np.ndarray) -> np.ndarray:
     folded shingles (a test checks it), without its per-value Python call: 0.8 of its 1.6 s
     on 2,000 articles.
     """
-    out = np.asarray(_TEMPLATE.hashvalues, dtype=np.uint32).copy()
+    out = _EMPTY.copy()
     if len(shingles):
         hv = ((shingles ^ (shingles >> np.uint64(32))) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         s1, m1, s2, m2, s3 = _FMIX32
@@ -120,8 +134,9 @@ def signature(shingles: np.ndarray) -> np.ndarray:
 
 def datasketch_signature(shingles: np.ndarray) -> np.ndarray:
     """The same signature through datasketch itself (what signature() must equal)."""
-    m = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_identity, scheme="affine32",
-                permutations=_TEMPLATE.permutations)
+    from datasketch import MinHash  # tests only: see _affine32_permutations
+
+    m = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_identity, scheme="affine32")
     if len(shingles):
         folded = (shingles ^ (shingles >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
         m.update_batch(folded.tolist())
@@ -447,6 +462,8 @@ class MatchedBatch:
     candidates: int = 0
 
 
+# Stored candidates whose texts _match holds at once (each chunk is one scan of the texts).
+LOAD_TEXTS = 1000
 # Stored pages whose texts _learn holds at once: a story with thirty stored copies puts them
 # all in its sample, and holding every sampled page of a batch grew dedupe's peak with the store.
 LOAD_PAGES = 500
@@ -518,9 +535,15 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+# DuckDB's buffer pool for the dedupe's writes: loading a batch's texts scans every stored
+# text and needs more than a writer's default (out of memory at 64MB on the 10k bench store).
+DB_MEMORY = "128MB"
+
+
 def prepare(con: duckdb.DuckDBPyConnection, limit: int,
             patterns: dict[str, list[str]]) -> PreparedBatch:
     """Take a batch of pending articles, learn their sites' boilerplate and clean their texts."""
+    raise_memory(con, DB_MEMORY)
     with _no_gc():
         return _prepare(con, limit, patterns)
 
@@ -672,11 +695,15 @@ def _match(con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> MatchedBatch
                 reasons[_pair(aid, old)] |= _reasons_by_keys(mine, other)
     reasons = {p: r for p, r in reasons.items() if r}
     out.candidates = len(reasons)
-    others = {x for pair in reasons for x in pair if x not in items}
-    stored_texts = store.texts_of(con, others)
-    site = {i: items[i].source for i in order} | {k: v[0] for k, v in stored_texts.items()}
-    for aid, (_, text) in stored_texts.items():
-        sigs[aid] = text_sig(text)
+    others = sorted({x for pair in reasons for x in pair if x not in items})
+    site = {i: items[i].source for i in order}
+    # Stored candidates' texts a chunk at a time, each let go once signed: late batches of a
+    # big import have thousands (every earlier copy of their stories), and all their texts
+    # at once were the match step's peak.
+    for start in range(0, len(others), LOAD_TEXTS):
+        for aid, (source, text) in store.texts_of(con, others[start:start + LOAD_TEXTS]).items():
+            site[aid] = source
+            sigs[aid] = text_sig(text)
     for (p, q), found in sorted(reasons.items()):
         if p not in sigs or q not in sigs:
             continue
@@ -700,6 +727,7 @@ def _members(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> dict[str, Me
 def write(con: duckdb.DuckDBPyConnection, batch: PreparedBatch, matched: MatchedBatch
           ) -> DedupeStats:
     """Store signatures and edges of the batch, then re-form every story it touches."""
+    raise_memory(con, DB_MEMORY)
     with _no_gc():
         return _write(con, batch, matched)
 

@@ -20,3 +20,22 @@ def test_shingles_are_sorted_and_distinct() -> None:
     sh = shingle_hashes("the cat sat on the mat and the cat sat on the mat again")
     assert np.array_equal(sh, np.unique(sh))
     assert len(shingle_hashes("a b")) == 1 and len(shingle_hashes("")) == 0
+
+
+def test_permutations_are_datasketchs() -> None:
+    from datasketch import MinHash
+
+    from tasks.dedupe import _PERM_A, _PERM_B, NUM_PERM
+
+    a, b = MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32").permutations
+    assert np.array_equal(_PERM_A, a) and np.array_equal(_PERM_B, b)
+
+
+def test_dedupe_does_not_import_datasketch() -> None:
+    # datasketch pulls in scipy and redis: ~50 MB of the flow process at dedupe's peak.
+    import subprocess
+    import sys
+
+    code = "import sys, flows.dedupe; print('datasketch' in sys.modules, 'scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
