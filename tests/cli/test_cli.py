@@ -92,3 +92,19 @@ def test_run_ingests_a_live_site(tmp_path: Path, http_server: FixtureServer) -> 
     assert "4 new articles" in r.stdout
     r = newsflow("sql", "SELECT count(*) AS n FROM stories", "--db", db, "-f", "csv")
     assert r.stdout.splitlines() == ["n", "4"]  # dedupe ran after the ingest
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc malloc tuning is Linux-only")
+def test_malloc_tuning_reaches_child_processes() -> None:
+    # The CLI sets GLIBC_TUNABLES for its children (Prefect's API server, the extraction
+    # pool); `sql` needs neither, so a child Python reads it back here instead.
+    code = ("import os, subprocess, sys; from newsflow.cli import _tune_malloc; _tune_malloc(); "
+            "print(subprocess.run([sys.executable, '-c', 'import os; "
+            "print(os.environ.get(\"GLIBC_TUNABLES\"))'], capture_output=True, text=True).stdout)")
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout
+    assert "glibc.malloc.mmap_threshold=131072" in out and "glibc.malloc.arena_max=2" in out
+    mine = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**env, "GLIBC_TUNABLES": "glibc.malloc.arena_max=4"}).stdout
+    assert mine.strip() == "glibc.malloc.arena_max=4"  # the user's own setting is left alone
