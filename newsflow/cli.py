@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
 import json
 import os
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-import typer
-from rich.console import Console
-from rich.table import Table
+# The exit status of a CLI run that main() finished, for _skip_teardown.
+_exit_status: list[int] = []
+
+
+def _skip_teardown() -> None:
+    """End a finished CLI run without the interpreter's teardown.
+
+    Registered before anything else is imported, so it runs after every other atexit handler
+    (Prefect's log and event flushes, its API server's stop). What it skips, freeing thousands
+    of modules' objects one by one, took 1.4-1.6 s at the end of every run (measured on a
+    200-page import: 0.1 s with it). Only after main(): tests importing this module, or a
+    crash, end normally.
+    """
+    if not _exit_status:
+        return
+    if "logging" in sys.modules:  # its own atexit flush was registered after this one
+        import logging
+
+        logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # a closed pipe: nothing left to write to
+            stream.flush()
+    os._exit(_exit_status[0])
+
+
+atexit.register(_skip_teardown)
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
 
 # A CLI run uses Prefect's ephemeral API unless PREFECT_API_URL points at a server; it sends
 # no usage analytics unless the user asks for them.
@@ -303,8 +331,14 @@ def main() -> None:
     """Entry point: NewsflowErrors become one clear line on stderr and exit status 1."""
     _tune_malloc()
     try:
-        with _ephemeral_settings():
-            app()
-    except NewsflowError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise SystemExit(1) from None
+        try:
+            with _ephemeral_settings():
+                app()
+        except NewsflowError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise SystemExit(1) from None
+    except SystemExit as exc:  # Typer ends every run with one
+        code = exc.code
+        _exit_status[:] = [code if isinstance(code, int) else 0 if code is None else 1]
+        raise
+    _exit_status[:] = [0]
