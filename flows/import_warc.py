@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import hashlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -23,14 +26,13 @@ from tasks.extract import default_workers, extract_batch, extraction_pool, runs_
 from tasks.store import register_sources, store_results
 from tasks.warc import WarcResponse, iter_warc
 
-# Pages per task run: Prefect costs tens of ms per task run (its API server included), and each
-# batch is one DuckDB writer transaction; 150 pages (~1 s of extraction on 2 cores) keep both
-# small. Pages in flight, the batch extracting while the one before is stored (one batch:
-# the pool spreads it over all workers), are most of the flow process's memory: ~30 MB a
-# batch with the pickles sent to the pool. Measured (bench/run.py): 200 pages with one batch
-# in flight cost 40 MB more at the 10k import's peak than 100 pages with two; 100 pages
-# doubled the task runs (Prefect's share ~5-10% of the import).
-BATCH_SIZE = 150
+# Pages per task run: Prefect costs tens of ms of CPU per task run (its API server included),
+# and each batch is one DuckDB writer transaction. Pages in flight (the batch extracting, the
+# one being stored, the next one being read: ~25 MB a 100-page batch, plus their pickles on the
+# way to the pool) are most of the flow process's memory. Measured on the 10k import
+# (bench/run.py memory): 100 pages held the flow process ~30 MB lower than 150 at the import's
+# peak, which decides the tree's peak; 150 saved 6 task runs in 2,000 pages (~1% of the time).
+BATCH_SIZE = 100
 IN_FLIGHT = 1
 T = TypeVar("T")
 
@@ -152,8 +154,20 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
                 ", ".join(paths), stats.new_articles, stats.failed, stats.skipped_known)
     finish(dbp, run_id, "import-warc", stats)
     if run_dedupe:
+        give_back_memory()  # the import's high-water mark, before dedupe adds its own
         run_dedupe_flow(dbp, registry.path)
     return stats.as_dict()
+
+
+def give_back_memory() -> None:
+    """Collect garbage and return free heap pages to the system (glibc's malloc_trim).
+
+    glibc keeps freed heap memory for reuse: after a 10k-page import the flow process held
+    ~36 MB more through the dedupe that follows without this (bench/run.py memory section).
+    """
+    gc.collect()
+    with suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def run_dedupe_flow(db: str, sources_file: str) -> None:

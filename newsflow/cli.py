@@ -7,7 +7,7 @@ import csv
 import json
 import os
 import sys
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import AbstractContextManager, ExitStack, nullcontext, suppress
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,6 +56,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="newsflow: ingest news sources into DuckDB through Prefect flows.")
 out = Console()
 err = Console(stderr=True)
+_settings = ExitStack()  # settings that hold until the process ends (never closed: see _use_local_api)
 
 DbOpt = Annotated[str | None, typer.Option(
     "--db", help="DuckDB file (default: $NEWSFLOW_DB or news.duckdb).")]
@@ -82,7 +83,9 @@ def _preflight(db: str | None, *, check_db: bool = True) -> None:
 
     # Without this check a dead PREFECT_API_URL surfaces as a long Prefect traceback.
     url = get_current_settings().api.url
-    if url:
+    if not url:
+        _use_local_api()
+    else:
         try:
             status = requests.get(url.rstrip("/") + "/health", timeout=5).status_code
         except requests.RequestException as exc:
@@ -96,6 +99,21 @@ def _preflight(db: str | None, *, check_db: bool = True) -> None:
         # Waits while another process holds the file, then raises DatabaseLockedError naming it.
         with writer(db_path(db)):
             pass
+
+
+def _use_local_api() -> None:
+    """Run this command's flows against a temporary local API server (newsflow.local_api).
+
+    Kept until the process ends: Prefect's log and event workers still talk to the API in
+    their exit handlers. Children (Dask workers included) inherit the URL from the environment.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from newsflow import local_api
+
+    url = local_api.start()
+    os.environ["PREFECT_API_URL"] = url
+    _settings.enter_context(temporary_settings({PREFECT_API_URL: url}))
 
 
 @app.command()
