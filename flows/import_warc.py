@@ -171,12 +171,10 @@ def give_back_memory() -> None:
 
 
 def run_dedupe_flow(db: str, sources_file: str) -> None:
-    """Merge the new articles into stories (the dedupe flow, when it is installed)."""
-    try:
-        from flows.dedupe import dedupe
-        from storage.dedupe import pending
-    except ImportError:
-        return
+    """Merge the new articles into stories, when any are pending."""
+    from flows.dedupe import dedupe
+    from storage.dedupe import pending
+
     # Nothing new or dirty (an unchanged re-run): skip the dedupe, and its database reads.
     with reader(db) as con:
         if not pending(con, 1):
