@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import duckdb
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
+from prefect.utilities.annotations import quote
 
 from newsflow.types import Failure, SourceStats
 from storage import writes
 from tasks.store import BatchOutcome, guarded_writer
 
 INGESTED_EVENT = "news.articles.ingested"
+T = TypeVar("T")
+
+
+def unwalked(value: T) -> T:
+    """value wrapped in Prefect's quote(): a task parameter Prefect will not walk (typed as value)."""
+    return cast(T, quote(value))
 
 
 class RunStats:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.utilities.annotations import quote
 
+from flows.common import unwalked
 from newsflow.config import load_registry
 from newsflow.errors import InputFileError
 from newsflow.types import Registry
@@ -27,14 +27,6 @@ from tasks.store import register_sources
 
 BATCH = 2000  # least articles per task: Prefect's ~7 ms per task run is noise beside it
 ARTIFACT_STORIES = 10
-
-
-T = TypeVar("T")
-
-
-def unwalked(value: T) -> T:
-    """value in Prefect's quote(): a task parameter Prefect will not walk (typed as value)."""
-    return cast(T, quote(value))
 
 
 def _sources_stored(db: str, registry: Registry) -> bool:

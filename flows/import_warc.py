@@ -9,13 +9,11 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import TypeVar, cast
 
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
-from prefect.utilities.annotations import quote
 
-from flows.common import RunStats, begin, finish
+from flows.common import RunStats, begin, finish, unwalked
 from newsflow.config import load_registry
 from newsflow.progress import Progress
 from newsflow.types import Article, Failure, RawPage, Registry
@@ -34,14 +32,6 @@ from tasks.warc import WarcResponse, iter_warc
 # peak, which decides the tree's peak; 150 saved 6 task runs in 2,000 pages (~1% of the time).
 BATCH_SIZE = 100
 IN_FLIGHT = 1
-T = TypeVar("T")
-
-
-def unwalked(value: T) -> T:
-    """value wrapped in Prefect's quote(): a task parameter Prefect will not walk (typed as value)."""
-    return cast(T, quote(value))
-
-
 def warc_run_id(paths: Sequence[str]) -> str:
     """A run id derived from the files, so re-importing the same WARC updates its run row."""
     h = hashlib.sha256()
