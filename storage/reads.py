@@ -11,6 +11,7 @@ import duckdb
 import zstandard
 
 from newsflow.types import RawPage, Registry
+from storage.writes import SOURCE_FIELDS, source_fields
 from tasks.warc import read_record
 
 
@@ -106,11 +107,10 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def sources_match(con: duckdb.DuckDBPyConnection, registry: Registry) -> bool:
     """Whether the sources table already holds every source of registry as it is there (what
     writes.upsert_sources would leave unchanged)."""
-    want = {s.name: (s.publisher, s.kind, list(s.domains), list(s.feeds), list(s.sitemaps),
-                     list(s.pages), s.enabled) for s in registry.sources}
+    want = {s.name: source_fields(s) for s in registry.sources}
     try:
-        rows = con.execute("SELECT name, publisher, kind, domains, feeds, sitemaps, pages, enabled "
-                           "FROM sources WHERE name IN (SELECT unnest(?))", [list(want)]).fetchall()
+        rows = con.execute(f"SELECT name, {SOURCE_FIELDS} FROM sources "
+                           "WHERE name IN (SELECT unnest(?))", [list(want)]).fetchall()
     except duckdb.CatalogException:  # a database from before the sources table
         return False
     have = {r[0]: tuple(r[1:]) for r in rows}

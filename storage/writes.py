@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import zstandard
 
-from newsflow.types import Article, Failure, RawPage, Registry
+from newsflow.types import Article, Failure, RawPage, Registry, Source
 
 EXTRACTOR = "trafilatura"
 # HTTP attempts over all runs after which a transiently failing URL counts as permanently failed
@@ -45,10 +45,20 @@ def insert_values(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tup
                     [v for row in chunk for v in row])
 
 
+# The sources table's columns after name, as source_fields spells them (reads.sources_match
+# compares the same columns).
+SOURCE_FIELDS = "publisher, kind, domains, feeds, sitemaps, pages, enabled"
+
+
+def source_fields(s: Source) -> tuple[Any, ...]:
+    """One source's row in the sources table, between its name and the update time."""
+    return (s.publisher, s.kind, list(s.domains), list(s.feeds), list(s.sitemaps), list(s.pages),
+            s.enabled)
+
+
 def upsert_sources(con: duckdb.DuckDBPyConnection, registry: Registry) -> None:
     """Mirror the registry into the sources table (so the articles view can join on it)."""
-    rows = [(s.name, s.publisher, s.kind, list(s.domains), list(s.feeds), list(s.sitemaps),
-             list(s.pages), s.enabled, now()) for s in registry.sources]
+    rows = [(s.name, *source_fields(s), now()) for s in registry.sources]
     if not rows:
         return
     con.executemany(

@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from newsflow.urls import normalize_url, url_key
 from storage import dedupe as store
-from storage.db import raise_memory, reader
+from storage.db import READER_MEMORY, raise_memory, reader
 from tasks import boilerplate as bp
 from tasks.store import guarded_writer
 
@@ -537,7 +537,7 @@ def _no_gc() -> Iterator[None]:
 
 # DuckDB's buffer pool for the dedupe's writes: loading a batch's texts scans every stored
 # text and needs more than a writer's default (out of memory at 64MB on the 10k bench store).
-DB_MEMORY = "128MB"
+DB_MEMORY = READER_MEMORY
 
 
 def prepare(con: duckdb.DuckDBPyConnection, limit: int,
