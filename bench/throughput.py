@@ -56,8 +56,17 @@ def warc_bodies(path: Path) -> list[bytes]:
     return [rec.body for rec in iter_warc(path)]
 
 
+def stock_trafilatura() -> bool:
+    """Whether this process runs trafilatura as shipped: tasks.speedups (which importing
+    tasks.extract installs) would make the baselines faster than plain trafilatura is."""
+    speedups = sys.modules.get("tasks.speedups")
+    return speedups is None or not speedups.installed()
+
+
 def bare_loop(bodies: Sequence[bytes], fn: Callable[[bytes], int], workers: int | None = None) -> float:
     """Seconds for a fresh Pool of `workers` processes (default: one per core) to run fn on all."""
+    if not stock_trafilatura():  # the pool forks this process: its trafilatura is the baseline's
+        raise RuntimeError("the bare baselines must run trafilatura as shipped")
     start = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(workers or os.cpu_count()) as pool:
         for _ in pool.imap_unordered(fn, bodies, chunksize=4):

@@ -40,6 +40,7 @@ from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 from newsflow.errors import ConfigError
 from newsflow.types import Article, Failure, RawPage
 from newsflow.urls import article_id, normalize_url
+from tasks import speedups
 
 # Prefect is imported lazily (see __getattr__ below): the extraction worker processes import
 # this module and never need it, and it would cost each of them ~55 MB (bench/run.py memory).
@@ -76,6 +77,10 @@ _NOT_HTML = ("application/pdf", "image/", "video/", "audio/", "application/zip",
 _BLOCKS = frozenset({"p", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "td", "dd",
                      "figcaption"})
 _INLINE = frozenset({"span", "em", "strong", "b", "i", "u", "small", "sup", "sub", "mark", "cite"})
+
+
+# The same output as trafilatura as shipped, ~18% less CPU a page (tasks/speedups.py says how).
+speedups.install()
 
 
 def _absolute(href: str, base: str) -> str | None:

@@ -15,6 +15,7 @@ from bench.run import markdown
 from bench.scaling import articles
 from bench.throughput import bare_extract, bare_loop, cli_phases
 from newsflow.urls import normalize_url
+from tasks import speedups
 from tasks.warc import iter_warc, write_warc
 from tests.conftest import recorded_pages
 from tests.support.httpserver import FixtureServer
@@ -77,7 +78,18 @@ def test_cli_phases_without_a_finish_line_run_to_the_end() -> None:
 def test_bare_loop_extracts_real_pages_in_worker_processes() -> None:
     bodies = [p.html() for p in recorded_pages()[:4]]
     assert all(bare_extract(b) > 200 for b in bodies)
-    assert bare_loop(bodies, bare_extract, workers=2) > 0
+    speedups.uninstall()  # other tests of this process may have imported tasks.extract
+    try:
+        assert bare_loop(bodies, bare_extract, workers=2) > 0
+    finally:
+        speedups.install()
+
+
+def test_bare_loop_refuses_a_sped_up_trafilatura() -> None:
+    # The baselines are plain trafilatura: newsflow's speed-ups must not reach them.
+    speedups.install()
+    with pytest.raises(RuntimeError, match="as shipped"):
+        bare_loop([b"<html></html>"], bare_extract, workers=1)
 
 
 def test_synthetic_articles_are_deterministic_with_copies() -> None:

@@ -1,0 +1,152 @@
+"""tasks.speedups: trafilatura's XPath expressions in Python select exactly what libxml2 selects."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import lxml.html
+import pytest
+import trafilatura
+import trafilatura.xpaths
+from lxml import etree
+from trafilatura.htmlprocessing import convert_tags, tree_cleaning
+from trafilatura.settings import Extractor
+
+from newsflow.types import RawPage
+from tasks import speedups
+from tasks.extract import extract_page
+from tasks.speedups import NotTranslated, Translated, translate
+from tasks.warc import iter_warc
+from tests.conftest import recorded_pages
+
+DEMO_WARC = Path(__file__).resolve().parents[2] / "newsflow" / "data" / "demo.warc.gz"
+RE = {"re": trafilatura.xpaths.REGEXP_NS}
+
+
+def real_pages() -> list[tuple[str, bytes]]:
+    """(url, html) of the recorded test pages and the demo WARC's pages: 44 real pages."""
+    pages = [(p.url, p.html()) for p in recorded_pages()]
+    pages += [(rec.url, rec.body) for rec in iter_warc(DEMO_WARC)]
+    return pages
+
+
+PAGES = real_pages()
+
+
+def trees() -> Iterator[lxml.html.HtmlElement]:
+    """Each page as trafilatura sees it: the raw tree, then the cleaned and converted one."""
+    options = Extractor()
+    for _, html in PAGES:
+        raw = trafilatura.load_html(html)
+        yield raw
+        yield convert_tags(tree_cleaning(copy.copy(raw), options), options)
+
+
+def originals() -> list[tuple[str, etree.XPath]]:
+    """trafilatura's own expressions (as shipped, whatever the speed-ups replaced)."""
+    out = []
+    for name, value in vars(trafilatura.xpaths).items():
+        if isinstance(value, list):
+            for i, x in enumerate(value):
+                x = x.original if isinstance(x, Translated) else x
+                if isinstance(x, etree.XPath):
+                    out.append((f"{name}[{i}]", x))
+    return out
+
+
+def test_each_translated_expression_selects_what_its_xpath_selects_on_real_pages() -> None:
+    translated = 0
+    for name, xpath in originals():
+        try:
+            fast = translate(xpath)
+        except NotTranslated:
+            continue
+        translated += 1
+        for tree in trees():
+            assert fast(tree) == xpath(tree), name
+    assert translated >= 20  # trafilatura 2.3.1 has 24 translatable expressions
+
+
+def test_the_costly_expressions_are_translated() -> None:
+    # These ran on every page and were most of the callbacks' cost: if a trafilatura upgrade
+    # rewrites them past what translate() reads, this says so instead of silently slowing down.
+    x = trafilatura.xpaths
+    for group in (x.OVERALL_DISCARD_XPATH, x.REMOVE_COMMENTS_AND_LISTS_XPATH,
+                  x.RAW_TREE_PRUNE_XPATH, x.AUTHOR_DISCARD_XPATHS[:1], x.BODY_XPATH[:1]):
+        for item in group:
+            translate(item.original if isinstance(item, Translated) else item)
+
+
+@pytest.mark.parametrize("path, html", [
+    # @id|@class is the attribute written first, not either of them
+    (".//*[self::div][re:test(@id|@class, '^x$')]",
+     '<div class="x" id="y">1</div><div id="y" class="x">2</div><div class="x">3</div>'),
+    # a missing attribute is the empty string, which some patterns match
+    (".//*[self::div or self::p][re:test(@class, '^$') or contains(@id, '')]",
+     '<div>1</div><p class="a">2</p><p id="b">3</p>'),
+    (".//*[self::div][starts-with(@id|@class, 'ab')]", '<div id="abc">1</div><div class="xab">2</div>'),
+    (".//*[self::div][contains(translate(@class, 'AB', 'ab'), 'ab')]",
+     '<div class="xAB">1</div><div class="Ab">2</div><div>3</div>'),
+    (".//*[self::div][re:test(@class, 'foo', 'i')]", '<div class="FOO">1</div><div class="bar">2</div>'),
+    # [1] is the first match among each element's children
+    (".//*[self::div or self::p][@class='k'][1]",
+     '<div><p class="k">1</p><p class="k">2</p></div><section><p class="k">3</p></section>'),
+    # (...)[1] is the first match in the document
+    ("(.//*[self::div or self::p][@class='k'])[1]", '<p>0</p><div class="k"><p class="k">2</p></div>'),
+    (".//*[self::div][re:test(@class, 'box')][not(.//h1) or @id='keep']",
+     '<div class="box"><h1>1</h1></div><div class="box" id="keep"><h1>2</h1></div>'
+     '<div class="box">3</div>'),
+    (".//*[self::div or self::ol][re:test(@class, 'c')][not(self::ol) or @id='x']",
+     '<div class="c">1</div><ol class="c">2</ol><ol class="c" id="x">3</ol>'),
+    # //* is the whole document, the root element included; .//* only below the context
+    ("//*[self::html or self::div][@lang or @class]", '<div class="a">1</div>'),
+    (".//*[@data-x or @aria-hidden='true']", '<div data-x="">1</div><span aria-hidden="true">2</span>'),
+])
+def test_edge_cases_match_libxml2(path: str, html: str) -> None:
+    xpath = etree.XPath(path, namespaces=RE)
+    tree = lxml.html.fromstring(f'<html lang="en"><body>{html}</body></html>')
+    assert translate(xpath)(tree) == xpath(tree) != []
+
+
+@pytest.mark.parametrize("path", [
+    "(.//article)[1]",  # not the .//* shape
+    ".//*[self::div]|.//main",  # a union
+    ".//*[self::div][rel='me']",  # a child element's text
+    ".//*[self::div][@a and @b]",  # and
+    ".//*[self::div][contains(translate(@id, 'AB', 'a'), 'a')]",  # translate() that deletes
+    "//time|//figure",
+])
+def test_other_shapes_are_left_to_libxml2(path: str) -> None:
+    with pytest.raises(NotTranslated):
+        translate(etree.XPath(path, namespaces=RE))
+
+
+def test_extract_page_is_the_same_with_and_without_the_speedups() -> None:
+    pages = [RawPage(url=url, source="s", fetched_at=datetime(2026, 1, 1, tzinfo=UTC), body=html,
+                     status=200, content_type="text/html") for url, html in PAGES]
+    assert speedups.installed()  # tasks.extract installs them on import
+    fast = [extract_page(p) for p in pages]
+    speedups.uninstall()
+    try:
+        assert not speedups.installed()
+        stock = [extract_page(p) for p in pages]
+    finally:
+        speedups.install()
+    assert sum(1 for a in stock if hasattr(a, "text")) >= 40
+    assert fast == stock
+
+
+def test_stock_trafilatura_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    speedups.uninstall()
+    try:
+        monkeypatch.setenv(speedups.STOCK_ENV, "1")
+        assert speedups.install() == 0
+        assert not speedups.installed()
+        monkeypatch.delenv(speedups.STOCK_ENV)
+        assert speedups.install() >= 20
+    finally:
+        speedups.install()
+    assert speedups.installed()
