@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from newsflow.errors import NewsflowError
@@ -73,8 +74,11 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start(timeout: float | None = None) -> str:
+def start(timeout: float | None = None, meanwhile: Callable[[], object] | None = None) -> str:
     """Start the server, wait until it answers, and return its API URL.
+
+    meanwhile runs once the server process is launched, before waiting for it: the server takes
+    seconds to start (mostly on the other core), which the caller's own imports can use.
 
     The caller points Prefect at the URL; the server is stopped at interpreter exit, after the
     flushes of Prefect's log and event workers (atexit runs handlers in reverse order, and
@@ -88,6 +92,9 @@ def start(timeout: float | None = None) -> str:
         proc = _launch(port)
         atexit.register(_stop, proc)
         url = f"http://127.0.0.1:{port}/api"
+        if meanwhile is not None:
+            meanwhile()
+            meanwhile = None
         while proc.poll() is None and time.monotonic() < deadline:
             if _healthy(url):
                 return url
