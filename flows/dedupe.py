@@ -35,6 +35,12 @@ def _sources_stored(db: str, registry: Registry) -> bool:
         return sources_match(con, registry)
 
 
+def _anything_pending(db: str) -> bool:
+    """Whether any article waits for dedupe (new, re-extracted or flagged dirty)."""
+    with reader(db) as con:
+        return bool(store.pending(con, 1))
+
+
 def _cell(value: Any) -> str:
     return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")[:120]
 
@@ -74,7 +80,9 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
     total = DedupeStats()
     batches = 0
     size = batch_size_for(dbp, batch_size)
-    while True:
+    # A read before each round: the round after the last batch found nothing to do in a writer
+    # transaction and a task run of its own (~0.2 s of a 2,000-page import's dedupe).
+    while _anything_pending(dbp):
         prepared = prepare_batch(dbp, size, patterns)
         if not prepared.items:
             break
