@@ -76,10 +76,11 @@ DEMO_QUERIES = [
 ]
 
 
-def _preflight(db: str | None, *, check_db: bool = True, warm: tuple[str, ...] = ()) -> None:
+def _preflight(db: str | None, *, check_db: bool = True,
+               warm: Callable[[], object] | None = None) -> None:
     """Fail before any flow starts, in one line, when the Prefect API or the database is unusable.
 
-    warm: modules the command will need, imported while a local API server starts.
+    warm: start-up work the command needs anyway, done while a local API server starts.
     """
     import requests
     from prefect.settings import get_current_settings
@@ -89,10 +90,10 @@ def _preflight(db: str | None, *, check_db: bool = True, warm: tuple[str, ...] =
     # Without this check a dead PREFECT_API_URL surfaces as a long Prefect traceback.
     url = get_current_settings().api.url
     if not url:
-        _use_local_api(meanwhile=lambda: [importlib.import_module(m) for m in warm])
+        _use_local_api(meanwhile=warm)
     else:
-        for module in warm:
-            importlib.import_module(module)
+        if warm is not None:
+            warm()
         try:
             status = requests.get(url.rstrip("/") + "/health", timeout=5).status_code
         except requests.RequestException as exc:
@@ -156,14 +157,23 @@ def import_warc_cmd(files: Annotated[list[Path], typer.Argument(help="WARC files
     for f in files:
         if not f.is_file():
             raise InputFileError(str(f), "no such WARC file")
-    # The dedupe that follows the import needs numpy and its modules: ~0.4 s, free while the
-    # local API server starts (and otherwise on the import's critical path, after it).
-    _preflight(db, warm=("flows.import_warc", "flows.dedupe"))
+    _preflight(db, warm=lambda: _warm_import(workers))
     from flows.import_warc import import_warc
 
     stats = import_warc(paths=[str(f) for f in files], sources_file=sources, db=db,
                         workers=workers, show_progress=True, copy_raw=copy_raw)
     _print_stats("import-warc", stats)
+
+
+def _warm_import(workers: int | None) -> None:
+    """What an import needs before and after its pages, readied while the local API starts
+    (a core idles then): the flow's modules, the dedupe's numpy and modules (~0.4 s, otherwise
+    after the import), and the extraction pool's forkserver (tasks.extract.start_forkserver)."""
+    from tasks.extract import start_forkserver
+
+    for module in ("flows.import_warc", "flows.dedupe"):
+        importlib.import_module(module)
+    start_forkserver(workers)
 
 
 @app.command()
@@ -195,8 +205,7 @@ def demo(db: Annotated[str, typer.Option("--db", help="Where to build the demo d
     from storage.db import reader
     from storage.reads import table_counts
 
-    # The demo database is rebuilt from scratch; the import's modules load while the API starts.
-    _preflight(db, check_db=False, warm=("flows.import_warc", "flows.dedupe"))
+    _preflight(db, check_db=False, warm=lambda: _warm_import(None))  # rebuilt from scratch
     from flows.import_warc import import_warc
 
     path = Path(db)
