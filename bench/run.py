@@ -88,6 +88,7 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
     t_extract, t_meta = min(extract_s), min(meta_s)
     plain, as_flow = {"seconds": min(plain_s)}, {"seconds": min(flow_s), "prefect_startup_s": min(startup_s)}
     store = in_process("writer", warc, workdir / "writer.duckdb", env)
+    cpu = in_process("cpu", warc, workdir / "unused.duckdb", env)
     del bodies
     ph = cli_phases(cli)
     # The flow run, dedupe included: the command's fixed start-up and exit costs (Python imports,
@@ -105,7 +106,7 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
         "ratio_vs_extract_wall": t_extract / cli.wall, "ratio_vs_metadata_wall": t_meta / cli.wall,
         "ratio_import_only_vs_extract": t_extract / ph["import_s"],
         "ratio_import_only_vs_metadata": t_meta / ph["import_s"],
-        "prefect_overhead_share": overhead, **store,
+        "prefect_overhead_share": overhead, **store, **cpu,
         "baseline_extract": BARE_EXTRACT, "baseline_metadata": BARE_METADATA,
     }
     rows: list[Row] = [
@@ -120,6 +121,9 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
          f"{fig['ratio_vs_extract_wall']:.2f} / {fig['ratio_vs_metadata_wall']:.2f}", "context", None),
         ("Prefect overhead share (flow vs plain .fn, same import)", f"{overhead:.1%}", "< 5%",
          overhead < 0.05),
+        ("`extract_page` CPU a page vs bare `extract`: with `tasks.speedups` / trafilatura as shipped",
+         f"{cpu['extract_page_cpu_ms'] / cpu['bare_extract_cpu_ms']:.2f} / "
+         f"{cpu['extract_page_stock_cpu_ms'] / cpu['bare_extract_cpu_ms']:.2f}", "context", None),
         ("One writer: storing raw page + article, per page (flow process)",
          f"{store['writer_ms_per_page']:.1f} ms", "context", None),
         ("CLI start-up (Python + ephemeral Prefect API); dedupe + summary after import; exit",

@@ -120,3 +120,13 @@ def test_markdown_table_has_a_row_per_figure() -> None:
                     meta)
     assert "| a | 1.0 | >= 1 | yes |" in text and "| c | 3 | <= 1 | **no** |" in text
     assert "| b | 2 | context |  |" in text
+
+
+def test_cpu_figures_time_both_extraction_paths_and_leave_the_speedups_on(tmp_path: Path) -> None:
+    from bench.throughput import run_cpu
+
+    demo = Path(__file__).resolve().parents[2] / "newsflow" / "data" / "demo.warc.gz"
+    got = run_cpu(str(demo), str(tmp_path / "unused.duckdb"), n=6, rounds=1)
+    assert set(got) == {"bare_extract_cpu_ms", "extract_page_stock_cpu_ms", "extract_page_cpu_ms"}
+    assert all(v > 0 for v in got.values())
+    assert speedups.installed()
