@@ -43,27 +43,25 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-# crc32 of each distinct word, shared by every text a process signs: news reuses its words,
-# and a dict lookup costs a fifth of encoding and hashing the word again. Bounded: cleared
-# when it grows past _WORD_CACHE_MAX entries.
-_WORD_HASHES: dict[str, int] = {}
-_WORD_CACHE_MAX = 500_000
+class _WordHashes(dict[str, int]):
+    """crc32 of each distinct word, shared by every text a process signs: news reuses its
+    words, and a dict lookup costs a fifth of encoding and hashing the word again. A word seen
+    for the first time is hashed on the lookup itself (__missing__): one pass over a text."""
+
+    def __missing__(self, word: str) -> int:
+        value = self[word] = zlib.crc32(word.encode())
+        return value
+
+
+_WORD_HASHES = _WordHashes()
+_WORD_CACHE_MAX = 500_000  # entries; the cache starts over past this
 
 
 def word_hashes(w: list[str]) -> np.ndarray:
     """crc32 of each word, as uint64."""
-    cache = _WORD_HASHES
-    try:  # the common case once a batch is under way: every word seen before
-        return np.fromiter(map(cache.__getitem__, w), dtype=np.uint64, count=len(w))
-    except KeyError:
-        pass
-    missing = set(w).difference(cache)
-    if len(cache) + len(missing) > _WORD_CACHE_MAX:
-        cache.clear()
-        missing = set(w)
-    for x in missing:
-        cache[x] = zlib.crc32(x.encode())
-    return np.fromiter(map(cache.__getitem__, w), dtype=np.uint64, count=len(w))
+    if len(_WORD_HASHES) > _WORD_CACHE_MAX:
+        _WORD_HASHES.clear()
+    return np.fromiter(map(_WORD_HASHES.__getitem__, w), dtype=np.uint64, count=len(w))
 
 
 def shingles_of(w: list[str]) -> np.ndarray:
