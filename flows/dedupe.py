@@ -14,7 +14,7 @@ from newsflow.errors import InputFileError
 from newsflow.types import Registry
 from storage import dedupe as store
 from storage.db import db_path, reader
-from storage.reads import sources_match
+from storage.reads import dedupe_pending, sources_match
 from tasks.dedupe import (
     DedupeStats,
     add_stats,
@@ -38,7 +38,7 @@ def _sources_stored(db: str, registry: Registry) -> bool:
 def _anything_pending(db: str) -> bool:
     """Whether any article waits for dedupe (new, re-extracted or flagged dirty)."""
     with reader(db) as con:
-        return bool(store.pending(con, 1))
+        return dedupe_pending(con)
 
 
 def _cell(value: Any) -> str:

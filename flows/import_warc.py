@@ -19,7 +19,7 @@ from newsflow.progress import Progress
 from newsflow.types import Article, Failure, RawPage, Registry
 from newsflow.urls import host_of, normalize_url
 from storage.db import db_path, reader
-from storage.reads import all_known_urls
+from storage.reads import all_known_urls, dedupe_pending
 from tasks.extract import default_workers, extract_batch, extraction_pool, runs_in_process, task_runner
 from tasks.store import register_sources, store_results
 from tasks.warc import WarcResponse, iter_warc
@@ -163,11 +163,10 @@ def give_back_memory() -> None:
 def run_dedupe_flow(db: str, sources_file: str) -> None:
     """Merge the new articles into stories, when any are pending."""
     from flows.dedupe import dedupe
-    from storage.dedupe import pending
 
     # Nothing new or dirty (an unchanged re-run): skip the dedupe, and its database reads.
     with reader(db) as con:
-        if not pending(con, 1):
+        if not dedupe_pending(con):
             return
     # The dedupe flow's body, not a subflow: its tasks and artifact join this run, and the
     # subflow's own run creation and teardown took ~0.5 s (1.2 -> 0.65 s for a 200-page

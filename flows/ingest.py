@@ -19,7 +19,7 @@ from newsflow.progress import Progress
 from newsflow.types import Article, Candidate, Failure, RawPage, Registry, Source
 from storage import writes
 from storage.db import db_path
-from storage.reads import due_retries, stored_urls, validators
+from storage.reads import dedupe_pending, due_retries, stored_urls, validators
 from tasks.discover import DiscoveryResult, discover_batch
 from tasks.extract import extract_batch, extraction_pool
 from tasks.fetch import FetchResult, fetch_batch, fetch_session
@@ -85,13 +85,6 @@ def record_discovery(con: duckdb.DuckDBPyConnection, run_id: str, results: list[
     writes.record_attempts(con, run_id, attempts)
 
 
-def dedupe_due(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether any article waits for dedupe (new, re-extracted or flagged dirty)."""
-    from storage.dedupe import pending  # imports numpy: only runs that may dedupe pay for it
-
-    return bool(pending(con, 1))
-
-
 def settle(db: str, run_id: str, results: list[DiscoveryResult], stats: RunStats, *,
            recorded: bool, check_dedupe: bool) -> tuple[dict[str, int], bool]:
     """The run's closing transaction: flagged sources' failing streaks, and whether to dedupe."""
@@ -104,7 +97,7 @@ def settle(db: str, run_id: str, results: list[DiscoveryResult], stats: RunStats
         failing = close_run(con, run_id, stats)
         # Checked before the dedupe flow is imported or started: both cost ~1 s, most of an
         # unchanged re-run.
-        return failing, check_dedupe and dedupe_due(con)
+        return failing, check_dedupe and dedupe_pending(con)
 
 
 def split_fetched(fetched: list[FetchResult], stats: RunStats, sources: dict[str, str]

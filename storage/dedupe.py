@@ -11,6 +11,8 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from storage.reads import PENDING_FROM
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
@@ -121,8 +123,7 @@ def pending(con: duckdb.DuckDBPyConnection, limit: int, max_words: int | None = 
     ids = [r[0] for r in con.execute(
         "SELECT article_id FROM (SELECT a.article_id, a.fetched_at, a.word_count, "
         "sum(a.word_count) OVER (ORDER BY a.fetched_at, a.article_id ROWS UNBOUNDED PRECEDING) "
-        "AS running FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
-        "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at) "
+        f"AS running {PENDING_FROM}) "
         "WHERE running - word_count < ? ORDER BY fetched_at, article_id LIMIT ?",
         [max_words if max_words is not None else 2**62, limit]).fetchall()]
     if not ids:
@@ -148,9 +149,7 @@ def pending(con: duckdb.DuckDBPyConnection, limit: int, max_words: int | None = 
 
 def count_pending(con: duckdb.DuckDBPyConnection) -> int:
     """How many articles dedupe has to (re)process."""
-    row = con.execute(
-        "SELECT count(*) FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
-        "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at").fetchone()
+    row = con.execute(f"SELECT count(*) {PENDING_FROM}").fetchone()
     return int(row[0]) if row else 0
 
 

@@ -14,6 +14,17 @@ from newsflow.types import RawPage, Registry
 from storage.writes import SOURCE_FIELDS, source_fields
 from tasks.warc import read_record
 
+# Articles dedupe has to (re)process: never processed, re-extracted since, or flagged dirty.
+# Spelled here, not in storage.dedupe (which imports numpy, ~0.1-0.2 s): an unchanged run asks
+# dedupe_pending() and needs nothing else of dedupe.
+PENDING_FROM = ("FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
+                "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at")
+
+
+def dedupe_pending(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether any article waits for dedupe."""
+    return con.execute(f"SELECT EXISTS (SELECT 1 {PENDING_FROM})").fetchone() == (True,)
+
 
 def stored_urls(con: duckdb.DuckDBPyConnection, urls: list[str]) -> set[str]:
     """Which of urls already have an article, or failed permanently (not worth fetching again)."""

@@ -83,3 +83,24 @@ def test_pending_keeps_fetch_order_and_cleaned_texts(tmp_path: Path) -> None:
     by_url = {p.url: p for p in got}
     assert by_url[urls[1]].text == "story 1" and by_url[urls[1]].raw_text == "story 1\nline two"
     assert all(p.text == p.raw_text for u, p in by_url.items() if u != urls[1])
+
+
+def test_dedupe_pending_says_what_pending_finds(tmp_path: Path) -> None:
+    # The cheap check unchanged runs use (no numpy import) must agree with dedupe's own query.
+    from storage.reads import dedupe_pending
+    from tasks.dedupe import run_all
+
+    db = tmp_path / "news.duckdb"
+    art = Article(article_id=article_id("https://thehill.com/a"), url="https://thehill.com/a",
+                  source="thehill", fetched_at=WHEN, text="one story\nline two", title="T")
+    with writer(db) as con:
+        writes.upsert_sources(con, REGISTRY)
+        assert not dedupe_pending(con) and not store.pending(con, 1)
+        writes.store_articles(con, [art])
+        assert dedupe_pending(con) and store.pending(con, 1)
+    run_all(str(db))
+    with reader(db) as con:
+        assert not dedupe_pending(con) and not store.pending(con, 1)
+    with writer(db) as con:
+        con.execute("UPDATE dedupe_articles SET dirty = true")  # as mark_dirty flags them
+        assert dedupe_pending(con) and store.pending(con, 1)
