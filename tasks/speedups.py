@@ -79,12 +79,16 @@ Term = tuple[Predicate, frozenset[str] | None]
 class Translated:
     """A callable standing in for an lxml XPath object: tree -> matching elements in document order."""
 
-    path: str
-    original: etree.XPath
+    original: etree.XPath  # what this stands in for (uninstall() puts it back)
     candidates: Callable[[Element], Iterable[Element]]  # tag and attribute tests, in C
     test: Predicate  # the rest of the predicates, in Python, on each candidate
     first_per_parent: bool  # a trailing [1]: the first match among each element's children
     first_only: bool  # (...)[1]: the first match in the document
+
+    @property
+    def path(self) -> str:
+        """The XPath source, as lxml's XPath objects have it."""
+        return str(self.original.path)
 
     def __call__(self, tree: Element) -> list[Element]:
         out = []
@@ -199,7 +203,7 @@ class _Parser:
                 self.take(token)
         if self.peek():
             raise NotTranslated(f"unexpected {self.peek()!r} after the path")
-        return Translated(path=xpath.path, original=xpath, candidates=_candidates(axis, tags, terms),
+        return Translated(original=xpath, candidates=_candidates(axis, tags, terms),
                           test=_all(t for t, _ in terms),
                           first_per_parent=first_per_parent, first_only=wrapped)
 
@@ -339,8 +343,7 @@ def _candidates(axis: str, tags: list[str], terms: list[Term]) -> Callable[[Elem
 
 def translate(xpath: etree.XPath) -> Translated:
     """The Python equivalent of an lxml XPath object, or NotTranslated."""
-    source = xpath.path
-    return _Parser(" ".join(source.split())).path(xpath)
+    return _Parser(" ".join(xpath.path.split())).path(xpath)
 
 
 STOCK_ENV = "NEWSFLOW_STOCK_TRAFILATURA"
@@ -354,14 +357,19 @@ def _expression_lists() -> Iterator[list[Any]]:
             yield value
 
 
-def _class_lookup() -> etree.ElementNamespaceClassLookup:
-    """lxml.html's element classes (HtmlElement, FormElement, ...) as a C-level registry."""
+def _class_lookup() -> etree.ElementNamespaceClassLookup | None:
+    """lxml.html's element classes (HtmlElement, FormElement, ...) as a C-level registry; None
+    if lxml no longer keeps its tag -> class table where this reads it (a private attribute:
+    trafilatura then keeps lxml.html's own lookup, slower, same classes)."""
+    classes = getattr(lxml.html.HtmlElementClassLookup(), "_element_classes", None)
+    if not isinstance(classes, dict):
+        return None
     lookup = etree.ElementNamespaceClassLookup(etree.ElementDefaultClassLookup(
         element=lxml.html.HtmlElement, comment=lxml.html.HtmlComment,
         pi=lxml.html.HtmlProcessingInstruction, entity=lxml.html.HtmlEntity))
     registry = lookup.get_namespace(None)
     # The Python lookup lowercases the tag first; libxml2's HTML parser already has.
-    for tag, cls in lxml.html.HtmlElementClassLookup()._element_classes.items():
+    for tag, cls in classes.items():
         registry[tag] = cls
     return lookup
 
@@ -385,7 +393,8 @@ def install() -> int:
                 except NotTranslated:
                     continue
             count += isinstance(expressions[i], Translated)
-    trafilatura.utils.HTML_PARSER.set_element_class_lookup(_class_lookup())
+    if (lookup := _class_lookup()) is not None:
+        trafilatura.utils.HTML_PARSER.set_element_class_lookup(lookup)
     return count
 
 
