@@ -27,7 +27,6 @@ from trafilatura.json_metadata import (
     normalize_authors,
 )
 from trafilatura.metadata import (
-    JSON_MINIFY,
     META_URL,
     examine_meta,
     extract_sitename,
@@ -206,12 +205,22 @@ def _normalize_json(text: str) -> str:
     return trim(HTML_STRIP_TAGS.sub("", text))
 
 
+# JSON_MINIFY's tokens kept: a string, a run of other characters, or a quote opening no string.
+_JSON_KEPT = re.compile(r'"(?:\\.|[^"\\])*"|[^"\s]+|"')
+
+
+def _minify_json(text: str) -> str:
+    """trafilatura's JSON_MINIFY.sub(r"\\1", text), whitespace outside strings dropped: the same
+    text, from one match per token instead of a template expansion per character (half the time)."""
+    return "".join(_JSON_KEPT.findall(text))
+
+
 def _meta_json(tree: lxml.html.HtmlElement, doc: Document) -> Document:
     """trafilatura's extract_meta_json, with broken JSON read only up to BROKEN_JSON_CHARS."""
     for elem in tree.xpath(_JSON_LD):
         if not elem.text:
             continue
-        text = _normalize_json(JSON_MINIFY.sub(r"\1", elem.text))
+        text = _normalize_json(_minify_json(elem.text))
         try:
             doc = extract_json(json.loads(text, strict=False), doc)
         except json.JSONDecodeError:

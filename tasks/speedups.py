@@ -1,20 +1,21 @@
-"""Faster equivalents of two trafilatura internals: the same output, ~20-25% less CPU a page.
+"""Faster equivalents of two trafilatura internals: the same output, ~25-30% less CPU a page.
 
 1. Its attribute-matching XPath expressions, run in Python. trafilatura prunes and searches
    each page with a dozen expressions of one shape,
-   `.//*[self::div or self::p][re:test(@class, '...') or contains(@id, '...') or ...]`.
-   libxml2 calls back into Python for every `re:test` of every candidate element: those
-   expressions were ~40% of extract_page's CPU (5.3 of 13.1 ms a page, 316 corpus pages). Here
-   such an expression is one pass over the candidate elements with Python's `re`, the engine
-   lxml's `re:test` uses too. `translate` accepts only that shape (grammar in `_Parser`);
-   anything else raises NotTranslated and stays XPath, so a trafilatura upgrade that rewrites
-   an expression into another shape costs speed, not correctness.
+   `.//*[self::div or self::p][re:test(@class, '...') or contains(@id, '...') or ...]`, and
+   unions of them (html2txt's BASIC_CLEAN_XPATH). libxml2 calls back into Python for every
+   `re:test` of every candidate element: those expressions were ~45% of extract_page's CPU.
+   Here such an expression is one pass over the candidate elements with Python's `re`, the
+   engine lxml's `re:test` uses too; a union branch that selects by attribute alone is skipped
+   on a page where one search over those attributes' values rules it out. `translate` accepts
+   only these shapes (grammar in `_Parser`); anything else raises NotTranslated and stays
+   XPath, so a trafilatura upgrade that rewrites an expression costs speed, not correctness.
 2. Its HTML parser's element classes, looked up in C. lxml.html picks each element's Python
    class in a Python method, once per element proxy (~1M times for 316 pages); a namespace
    class registry with the same classes does it in C.
 
-Measured on the 316 corpus pages, one process: extract_page 16.9 -> 12.9 ms a page, output
-identical on every page (`make bench` reports about the same ratio on the bench WARC's pages).
+Measured on the 316 corpus pages, one process: extract_page 14.6 -> 10.5 ms a page, output
+identical on every page (`make bench` reports the ratio on the bench WARC's pages).
 tests/extract/test_speedups.py checks each translated expression against its XPath, and
 extract_page with and without, on the recorded pages. $NEWSFLOW_STOCK_TRAFILATURA=1 turns both
 off.
@@ -24,9 +25,10 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import lxml.html
 import trafilatura.utils
@@ -70,9 +72,19 @@ def _first_value(names: tuple[str, ...]) -> Callable[[Element], str]:
     return either
 
 
-# A test and the attributes it needs: it is false on an element that has none of them (None:
-# it can hold without any attribute, e.g. not(...)).
-Term = tuple[Predicate, frozenset[str] | None]
+# An attribute, a key naming the test, and the test on the attribute's values over a whole page
+# joined by newlines: whether the test could hold on one of them.
+Probe = tuple[str, tuple[str, str, str], Callable[[str], bool]]
+# The values of some attributes over a page, and tests of which one must hold (see _possible).
+Gate = tuple[etree.XPath, tuple[Callable[[str], bool], ...]]
+
+
+class Term(NamedTuple):
+    """One predicate test, and what rules it out without testing element by element."""
+
+    test: Predicate
+    needs: frozenset[str] | None  # false on an element with none of these (None: can hold anyway)
+    probes: tuple[Probe, ...] | None = None  # false on the page if no probe holds (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -108,19 +120,49 @@ class Translated:
         return out
 
 
+@dataclass(frozen=True)
+class _Union(Translated):
+    """A union with branches that select by attribute alone, which it skips on a page where
+    probes (one search over each attribute's values) show they cannot match: libxml2 would
+    still test each element of the page, and these branches rarely match (cookie banners)."""
+
+    gates: tuple[Gate, ...]  # one for each such branch: it can match only if its gate opens
+    named: Callable[[Element], Iterable[Element]] | None  # candidates of the other branches
+    named_test: Predicate
+
+    def __call__(self, tree: Element) -> list[Element]:
+        if any(_possible(tree, gate) for gate in self.gates):
+            return super().__call__(tree)
+        if self.named is None:
+            return []
+        test = self.named_test
+        return [el for el in self.named(tree) if test(el)]
+
+
+def _possible(tree: Element, gate: Gate) -> bool:
+    """Whether one of the gate's tests holds on the page's values of its attributes."""
+    values, tests = gate
+    joined = "\n".join(values(tree))
+    return any(holds(joined) for holds in tests)
+
+
 def _either(terms: list[Term]) -> Term:
     """`a or b or ...`: needs an attribute only if every term does."""
     if len(terms) == 1:
         return terms[0]
-    tests = [t for t, _ in terms]
+    tests = [t.test for t in terms]
 
     def test(el: Element) -> bool:  # a loop: any() over a generator costs more per element
         for t in tests:  # noqa: SIM110
             if t(el):
                 return True
         return False
-    needs = [n for _, n in terms]
-    return test, (None if None in needs else frozenset().union(*needs))  # type: ignore[arg-type]
+    needs: frozenset[str] | None = frozenset()
+    probes: tuple[Probe, ...] | None = ()
+    for t in terms:
+        needs = None if needs is None or t.needs is None else needs | t.needs
+        probes = None if probes is None or t.probes is None else probes + t.probes
+    return Term(test, needs, probes)
 
 
 def _all(tests: Iterable[Predicate]) -> Predicate:
@@ -139,12 +181,25 @@ def _false_on_empty(test: Callable[[str], bool], names: tuple[str, ...]) -> froz
     return None if test("") else frozenset(names)
 
 
+@dataclass(frozen=True)
+class _Branch:
+    """One `.//*[...]` of a union, as parsed."""
+
+    axis: str  # './/' or '//'
+    tags: list[str]  # element names it selects; none: any element
+    terms: list[Term]  # its predicates, all of which must hold
+    first_per_parent: bool
+    first_only: bool
+
+
 class _Parser:
     """Recursive descent over the tokens of one expression.
 
-    path       := ['('] ('.//*' | '//*') ('[' or_expr ']')* ['[1]'] [')[1]']
+    union      := branch ('|' branch)*      (branches of a union: same axis, no [1])
+    branch     := ['('] ('.//' | '//') ('*' | NAME) ('[' or_expr ']')* ['[1]'] [')[1]']
     or_expr    := term ('or' term)*
     term       := 'self::' NAME | 'not(' (or_expr | './/' NAME) ')' | '@' NAME ['=' STRING]
+                | NAME '=' STRING
                 | ('contains' | 'starts-with') '(' value ',' STRING ')'
                 | 're:test(' value ',' STRING [',' STRING] ')'
     value      := attrs | 'translate(' attrs ',' STRING ',' STRING ')'
@@ -154,6 +209,7 @@ class _Parser:
     def __init__(self, path: str) -> None:
         self.tokens = _TOKEN.findall(path)
         self.pos = 0
+        self.axis = ""  # of the branch being read
 
     def peek(self) -> str:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else ""
@@ -177,15 +233,46 @@ class _Parser:
             raise NotTranslated(f"expected a name, got {token!r}")
         return token
 
-    def path(self, xpath: etree.XPath) -> Translated:
+    def union(self, xpath: etree.XPath) -> Translated:
+        """The whole expression: one branch, or a union of unnumbered branches on one axis."""
+        branches = [self.branch()]
+        while self.peek() == "|":
+            self.take("|")
+            branches.append(self.branch())
+        if self.peek():
+            raise NotTranslated(f"unexpected {self.peek()!r} after the path")
+        if len(branches) == 1:
+            only = branches[0]
+            return Translated(original=xpath, candidates=_candidates(only.axis, only.tags, only.terms),
+                              test=_all(t.test for t in only.terms),
+                              first_per_parent=only.first_per_parent, first_only=only.first_only)
+        if any(b.first_per_parent or b.first_only or b.axis != branches[0].axis for b in branches):
+            raise NotTranslated("a union of numbered branches or of different axes")
+        # A union of .//X[...] branches is every element one branch matches, in document order:
+        # one pass with either branch's test, as libxml2 would give after merging the branches.
+        candidates, test = _union_candidates(branches), _either_branch(branches)
+        named = [b for b in branches if b.tags]
+        probes = [next((t.probes for t in b.terms if t.probes is not None), None)
+                  for b in branches if not b.tags]
+        if not probes or None in probes:
+            return Translated(original=xpath, candidates=candidates, test=test,
+                              first_per_parent=False, first_only=False)
+        gates = tuple(_gate(branches[0].axis, p) for p in probes if p is not None)
+        return _Union(original=xpath, candidates=candidates, test=test, first_per_parent=False,
+                      first_only=False, gates=gates,
+                      named=_union_candidates(named) if named else None,
+                      named_test=_either_branch(named))
+
+    def branch(self) -> _Branch:
         wrapped = self.peek() == "("
         if wrapped:
             self.take("(")
-        axis = self.take()
+        axis = self.axis = self.take()
         if axis not in (".//", "//"):
             raise NotTranslated("expected .//* or //*")
-        self.take("*")
-        tags: list[str] = []
+        tags = [] if self.peek() == "*" else [self.name()]  # .//NAME is .//*[self::NAME]
+        if not tags:
+            self.take("*")
         terms: list[Term] = []
         first_per_parent = False
         while self.peek() == "[" and not first_per_parent:
@@ -201,11 +288,8 @@ class _Parser:
         if wrapped:
             for token in (")", "[", "1", "]"):
                 self.take(token)
-        if self.peek():
-            raise NotTranslated(f"unexpected {self.peek()!r} after the path")
-        return Translated(original=xpath, candidates=_candidates(axis, tags, terms),
-                          test=_all(t for t, _ in terms),
-                          first_per_parent=first_per_parent, first_only=wrapped)
+        return _Branch(axis=axis, tags=tags, terms=terms, first_per_parent=first_per_parent,
+                       first_only=wrapped)
 
     def tag_test(self) -> list[str]:
         """A predicate made only of self:: tests, as the element names to select."""
@@ -233,14 +317,25 @@ class _Parser:
         token = self.peek()
         if token == "self":
             tag = self.self_name()
-            return (lambda el: el.tag == tag), None
+            return Term(lambda el: el.tag == tag, None)
         if token == "not":
             return self.negation()
         if token == "@":
             return self.attribute_test()
         if token in ("contains", "starts-with", "re:test"):
             return self.function(self.take())
+        if self.tokens[self.pos + 1:self.pos + 2] == ["="]:
+            return self.child_text_test()
         raise NotTranslated(f"unsupported term {token!r}")
+
+    def child_text_test(self) -> Term:
+        """NAME='...': a child element with that name and that text (trafilatura writes
+        `rel='me'`, which is this, not the attribute)."""
+        name = self.name()
+        self.take("=")
+        wanted = self.string()
+        return Term(lambda el: any("".join(c.itertext()) == wanted for c in el.iterchildren(name)),
+                    None)
 
     def negation(self) -> Term:
         self.take("not")
@@ -249,19 +344,19 @@ class _Parser:
             self.take(".//")
             tag = self.name()
             self.take(")")
-            return (lambda el: next(el.iterdescendants(tag), None) is None), None
-        inner, _ = self.or_expr()
+            return Term(lambda el: next(el.iterdescendants(tag), None) is None, None)
+        inner = self.or_expr().test
         self.take(")")
-        return (lambda el: not inner(el)), None
+        return Term(lambda el: not inner(el), None)
 
     def attribute_test(self) -> Term:
         self.take("@")
         name = self.name()
         if self.peek() != "=":
-            return (lambda el: el.get(name) is not None), frozenset([name])
+            return Term(lambda el: el.get(name) is not None, frozenset([name]))
         self.take("=")
         wanted = self.string()
-        return (lambda el: el.get(name) == wanted), frozenset([name])
+        return Term(lambda el: el.get(name) == wanted, frozenset([name]))
 
     def attrs(self) -> tuple[str, ...]:
         self.take("@")
@@ -312,8 +407,41 @@ class _Parser:
             raise NotTranslated(f"re:test flags {flags!r}")
         needs = _false_on_empty(test, names)
         if plain and len(names) == 1:  # the common case: one call per element, not three
-            return _on_attribute(fn, names[0], arg, test), needs
-        return (lambda el: test(value(el))), needs
+            probes = None if needs is None else _probes(names[0], fn, arg, flags)
+            return Term(_on_attribute(fn, names[0], arg, test), needs, probes)
+        return Term(lambda el: test(value(el)), needs)
+
+
+_LOOKAROUND = re.compile(r"\(\?<?[=!]|\\[AZ]")
+
+
+def _probes(name: str, fn: str, arg: str, flags: str) -> tuple[Probe, ...] | None:
+    """fn(@name, arg) as a test on many attribute values joined by newlines, true if it holds
+    on any one of them (it may also hold when none does).
+
+    A substring of a value is a substring of the joined text; a pattern matching within a value
+    matches the joined text with ^ and $ at each line, unless it looks around or uses \\A \\Z.
+    """
+    key = (fn, arg, flags)
+    if fn != "re:test":
+        return ((name, key, lambda joined: arg in joined),)
+    if _LOOKAROUND.search(arg):
+        return None
+    search = re.compile(arg, re.MULTILINE | (re.IGNORECASE if flags else 0)).search
+    if not (flags and arg.isascii() and arg == arg.lower()):
+        return ((name, key, lambda joined: search(joined) is not None),)
+    # Ignoring case, sre scans ~5x slower (no literal-prefix search). On ASCII text a lowercase
+    # ASCII pattern matches ignoring case exactly where it matches the lowercased text.
+    exact = re.compile(arg, re.MULTILINE).search
+    return ((name, key,
+             lambda joined: (exact(joined.lower()) if joined.isascii() else search(joined)) is not None),)
+
+
+def _gate(axis: str, probes: tuple[Probe, ...]) -> Gate:
+    """One XPath for the values of all the probes' attributes, and each distinct test once."""
+    names = dict.fromkeys(name for name, _, _ in probes)
+    values = etree.XPath("|".join(f"{axis}*/@{name}" for name in names), smart_strings=False)
+    return values, tuple({key: holds for _, key, holds in probes}.values())
 
 
 def _on_attribute(fn: str, name: str, arg: str, test: Callable[[str], bool]) -> Predicate:
@@ -336,25 +464,64 @@ def _candidates(axis: str, tags: list[str], terms: list[Term]) -> Callable[[Elem
         if axis == "//":
             return lambda tree: tree.getroottree().getroot().iter(*tags)
         return lambda tree: tree.iterdescendants(*tags)
-    needs = next((n for _, n in terms if n is not None), None)
+    needs = next((t.needs for t in terms if t.needs is not None), None)
     present = "[" + " or ".join(f"@{a}" for a in sorted(needs)) + "]" if needs else ""
     return etree.XPath(f"{axis}*{present}")
 
 
+def _branch_test(branch: _Branch) -> Predicate:
+    """Whether an element is one the branch selects (the union's candidates mix tags)."""
+    preds = _all(t.test for t in branch.terms) if branch.terms else None
+    if not branch.tags:
+        return preds or (lambda el: True)
+    names = frozenset(branch.tags)
+    if preds is None:
+        return lambda el: el.tag in names
+    return lambda el: el.tag in names and preds(el)
+
+
+def _either_branch(branches: list[_Branch]) -> Predicate:
+    """Whether an element is one any of the branches selects."""
+    return _either([Term(_branch_test(b), None) for b in branches]).test
+
+
+def _union_candidates(branches: list[_Branch]) -> Callable[[Element], Iterable[Element]]:
+    """Elements any branch could select, in one C-level pass: its names, or the attributes its
+    predicates need (any element if a branch without names needs none)."""
+    if all(b.tags for b in branches):
+        return _candidates(branches[0].axis, list(dict.fromkeys(t for b in branches for t in b.tags)), [])
+    conditions: list[str] = []
+    for b in branches:
+        needs = next((t.needs for t in b.terms if t.needs is not None), None)
+        if b.tags:
+            conditions += [f"self::{t}" for t in b.tags]
+        elif needs:
+            conditions += [f"@{a}" for a in sorted(needs)]
+        else:
+            return etree.XPath(f"{branches[0].axis}*")
+    return etree.XPath(f"{branches[0].axis}*[{' or '.join(dict.fromkeys(conditions))}]")
+
+
 def translate(xpath: etree.XPath) -> Translated:
     """The Python equivalent of an lxml XPath object, or NotTranslated."""
-    return _Parser(" ".join(xpath.path.split())).path(xpath)
+    return _Parser(" ".join(xpath.path.split())).union(xpath)
 
 
 STOCK_ENV = "NEWSFLOW_STOCK_TRAFILATURA"
 
 
-def _expression_lists() -> Iterator[list[Any]]:
-    """trafilatura's lists of XPath expressions: its modules import the lists themselves by
-    name, so replacing a list's items reaches every caller."""
+def slots() -> Iterator[tuple[Any, int | str]]:
+    """Where trafilatura keeps its expressions, as (holder, key): the items of trafilatura.xpaths'
+    lists (its modules import the lists by name, so replacing an item reaches every caller) and
+    module constants such as BASIC_CLEAN_XPATH, in each trafilatura module that imported them."""
     for value in vars(trafilatura.xpaths).values():
-        if isinstance(value, list) and any(isinstance(x, etree.XPath | Translated) for x in value):
-            yield value
+        if isinstance(value, list):
+            yield from ((value, i) for i, x in enumerate(value) if isinstance(x, etree.XPath | Translated))
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] == "trafilatura":
+            namespace = vars(module)
+            yield from ((namespace, k) for k, x in list(namespace.items())
+                        if isinstance(x, etree.XPath | Translated))
 
 
 def _class_lookup() -> etree.ElementNamespaceClassLookup | None:
@@ -384,29 +551,29 @@ def install() -> int:
     """Put both speed-ups in place (once per process); the number of expressions translated."""
     if os.environ.get(STOCK_ENV, "").strip() not in ("", "0"):
         return 0
-    count = 0
-    for expressions in _expression_lists():
-        for i, item in enumerate(expressions):
-            if isinstance(item, etree.XPath) and worth_translating(item):
+    done: dict[int, Any] = {}  # one translation per expression, wherever it is held
+    for holder, key in slots():
+        item = holder[key]
+        if isinstance(item, etree.XPath) and worth_translating(item):
+            if id(item) not in done:
                 try:
-                    expressions[i] = translate(item)
+                    done[id(item)] = translate(item)
                 except NotTranslated:
-                    continue
-            count += isinstance(expressions[i], Translated)
+                    done[id(item)] = item
+            holder[key] = done[id(item)]
     if (lookup := _class_lookup()) is not None:
         trafilatura.utils.HTML_PARSER.set_element_class_lookup(lookup)
-    return count
+    return len({id(holder[key]) for holder, key in slots() if isinstance(holder[key], Translated)})
 
 
 def uninstall() -> None:
     """trafilatura as shipped again (tests and benchmarks compare both)."""
-    for expressions in _expression_lists():
-        for i, item in enumerate(expressions):
-            if isinstance(item, Translated):
-                expressions[i] = item.original
+    for holder, key in slots():
+        if isinstance(holder[key], Translated):
+            holder[key] = holder[key].original
     trafilatura.utils.HTML_PARSER.set_element_class_lookup(lxml.html.HtmlElementClassLookup())
 
 
 def installed() -> bool:
     """Whether trafilatura runs with the speed-ups in this process."""
-    return any(isinstance(x, Translated) for xs in _expression_lists() for x in xs)
+    return any(isinstance(holder[key], Translated) for holder, key in slots())
