@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -169,3 +170,11 @@ def test_stock_trafilatura_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         speedups.install()
     assert speedups.installed()
+
+
+def test_remembered_verdicts_stay_bounded_and_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(speedups, "_VERDICTS_MAX", 3)
+    verdicts = speedups._Verdicts(re.compile("^ad-|share"))
+    values = ["ad-top", "x", "share-bar", "nav", "ad-top", "y-ad-", "share"]
+    assert [verdicts[v] for v in values] == [True, False, True, False, True, False, True]
+    assert len(verdicts) <= 3
