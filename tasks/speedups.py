@@ -209,7 +209,6 @@ class _Parser:
     def __init__(self, path: str) -> None:
         self.tokens = _TOKEN.findall(path)
         self.pos = 0
-        self.axis = ""  # of the branch being read
 
     def peek(self) -> str:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else ""
@@ -267,7 +266,7 @@ class _Parser:
         wrapped = self.peek() == "("
         if wrapped:
             self.take("(")
-        axis = self.axis = self.take()
+        axis = self.take()
         if axis not in (".//", "//"):
             raise NotTranslated("expected .//* or //*")
         tags = [] if self.peek() == "*" else [self.name()]  # .//NAME is .//*[self::NAME]
