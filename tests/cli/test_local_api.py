@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -53,3 +54,31 @@ def test_an_import_readies_its_modules_and_freezes_the_start_up_heap() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     before, after = map(int, done.stdout.split())
     assert before == 0 and after > 100_000
+
+
+KILLED = """
+import os, signal
+from newsflow import local_api
+print(local_api.start(), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no atexit handler runs
+"""
+
+
+def test_the_local_api_stops_when_the_cli_is_killed(tmp_path: Path) -> None:
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
+    env.pop("PREFECT_API_URL", None)
+    # Not run(capture_output=True): an orphaned server would hold the pipes open until timeout.
+    cli = subprocess.Popen([sys.executable, "-c", KILLED], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    assert cli.stdout is not None
+    url = cli.stdout.readline().strip()
+    assert cli.wait(timeout=180) == -9 and url.startswith("http://127.0.0.1:")
+    cli.stdout.close()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url + "/health", timeout=1)
+        except requests.ConnectionError:
+            return  # the orphaned server has stopped
+        time.sleep(0.2)
+    raise AssertionError(f"the local API at {url} outlived the killed CLI")
