@@ -61,7 +61,7 @@ def _role(p: object, root: int) -> str:
     if p.pid == root:
         return "main"
     cmd = " ".join(p.cmdline())
-    if "uvicorn" in cmd:
+    if "uvicorn" in cmd or "prefect.server.api.server" in cmd:
         return "server"
     if "forkserver" in cmd:
         return "forkserver" if p.ppid() == root else "workers"
