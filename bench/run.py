@@ -73,6 +73,7 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
     # this shared machine then hits both sides of a ratio instead of one. Prefect's share is a
     # difference of two near-equal times, so its pair runs three times.
     extract_s, meta_s, plain_s, flow_s, startup_s = [], [], [], [], []
+    plain_import_s, flow_import_s = [], []
     cli = None
     for r in range(3):
         if r < 2:
@@ -80,9 +81,12 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
             meta_s.append(bare_loop(bodies, bare_metadata))
             run = cli_import(warc, workdir / f"throughput{r}.duckdb", env)
             cli = run if cli is None or cli_phases(run)["run_s"] < cli_phases(cli)["run_s"] else cli
-        plain_s.append(in_process("plain", warc, workdir / f"plain{r}.duckdb", env)["seconds"])
+        as_plain = in_process("plain", warc, workdir / f"plain{r}.duckdb", env)
+        plain_s.append(as_plain["seconds"])
+        plain_import_s.append(as_plain["import_s"])
         as_flow = in_process("flow", warc, workdir / f"flow{r}.duckdb", env)
         flow_s.append(as_flow["seconds"])
+        flow_import_s.append(as_flow["import_s"])
         startup_s.append(as_flow["prefect_startup_s"])
     assert cli is not None
     t_extract, t_meta = min(extract_s), min(meta_s)
@@ -94,13 +98,18 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
     # The flow run, dedupe included: the command's fixed start-up and exit costs (Python imports,
     # Prefect's ephemeral API starting and stopping) are reported apart, in the whole-wall row.
     amortised = ph["run_s"]
+    # Prefect's share of the whole run the issue sets the target on (import and dedupe), and of
+    # the import phase alone (each side's best time for that phase, from the same runs).
     overhead = (as_flow["seconds"] - plain["seconds"]) / as_flow["seconds"]
+    overhead_import = (min(flow_import_s) - min(plain_import_s)) / min(flow_import_s)
     fig: dict[str, Any] = {
         "pages": n, "workers": cpus, "bare_extract_s": t_extract, "bare_metadata_s": t_meta,
         "cli_wall_s": cli.wall, **{f"cli_{k}": v for k, v in ph.items()},
         "cli_peak_rss_mb": cli.peak_rss_mb,
         "plain_s": plain["seconds"], "flow_s": as_flow["seconds"], "runs_extract_s": extract_s,
         "runs_metadata_s": meta_s, "runs_plain_s": plain_s, "runs_flow_s": flow_s,
+        "runs_plain_import_s": plain_import_s, "runs_flow_import_s": flow_import_s,
+        "prefect_overhead_share_import_only": overhead_import,
         "prefect_startup_s": as_flow["prefect_startup_s"],
         "ratio_vs_extract": t_extract / amortised, "ratio_vs_metadata": t_meta / amortised,
         "ratio_vs_extract_wall": t_extract / cli.wall, "ratio_vs_metadata_wall": t_meta / cli.wall,
@@ -119,8 +128,9 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
          "context", None),
         ("... whole CLI wall incl. start-up vs `extract` / vs metadata loop",
          f"{fig['ratio_vs_extract_wall']:.2f} / {fig['ratio_vs_metadata_wall']:.2f}", "context", None),
-        ("Prefect overhead share (flow vs plain .fn, same import)", f"{overhead:.1%}", "< 5%",
-         overhead < 0.05),
+        ("Prefect overhead share (flows vs plain .fn, same import, dedupe incl.)", f"{overhead:.1%}",
+         "< 5%", overhead < 0.05),
+        ("... of the import phase alone", f"{overhead_import:.1%}", "context", None),
         ("`extract_page` CPU a page vs bare `extract`: with `tasks.speedups` / trafilatura as shipped",
          f"{cpu['extract_page_cpu_ms'] / cpu['bare_extract_cpu_ms']:.2f} / "
          f"{cpu['extract_page_stock_cpu_ms'] / cpu['bare_extract_cpu_ms']:.2f}", "context", None),

@@ -116,8 +116,22 @@ def in_process(mode: str, warc: Path, db: Path, env: dict[str, str]) -> dict[str
     return json.loads(next(line for _, line in reversed(m.lines) if line.startswith("{")))
 
 
+def _dedupe_clock() -> dict[str, float]:
+    """When the import hands over to its dedupe (filled in as it happens): splits a run in two."""
+    import flows.import_warc as mod
+
+    marks: dict[str, float] = {}
+    run_dedupe_flow = mod.run_dedupe_flow
+
+    def clocked(*args: Any, **kwargs: Any) -> None:
+        marks["dedupe_start"] = time.perf_counter()
+        run_dedupe_flow(*args, **kwargs)
+    mod.run_dedupe_flow = clocked
+    return marks
+
+
 def run_flow(warc: str, db: str) -> dict[str, float]:
-    """The import as the flow, timed after a warm-up flow has started the Prefect API."""
+    """The import as the flow, dedupe included, timed after a warm-up flow has started the API."""
     from prefect import flow
 
     from flows.import_warc import import_warc
@@ -127,6 +141,7 @@ def run_flow(warc: str, db: str) -> dict[str, float]:
     def warm_up() -> None:
         return None
 
+    marks = _dedupe_clock()
     # As the CLI runs flows on a temporary API: without flow-run heartbeats, whose thread each
     # run waits ~1 s for at its end (newsflow.cli._ephemeral_settings says why they are off).
     with _ephemeral_settings():
@@ -134,8 +149,9 @@ def run_flow(warc: str, db: str) -> dict[str, float]:
         warm_up()
         startup = time.perf_counter() - start
         start = time.perf_counter()
-        import_warc(paths=[warc], db=db, run_dedupe=False)
-    return {"seconds": time.perf_counter() - start, "prefect_startup_s": startup}
+        import_warc(paths=[warc], db=db)
+    return {"seconds": time.perf_counter() - start, "import_s": marks["dedupe_start"] - start,
+            "prefect_startup_s": startup}
 
 
 def _unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -160,9 +176,11 @@ class _PlainTask:
 
 
 def run_plain(warc: str, db: str) -> dict[str, float]:
-    """The same import with the flow and tasks as plain functions: no Prefect API, runs or events."""
+    """The same import, dedupe included, with the flows and tasks as plain functions: no Prefect
+    API, runs, artifacts or events."""
     import logging
 
+    import flows.dedupe as dedupe_mod
     import flows.import_warc as mod
     from flows.common import RunStats
     from storage import writes
@@ -172,6 +190,15 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
         with guarded_writer(db_) as con:  # the run row only: artifacts and events are Prefect's
             writes.finish_run(con, run_id, status, stats.as_dict())
 
+    # The dedupe flow's body as the import runs it, its tasks as plain calls too.
+    for name, value in {"get_run_logger": lambda: logging.getLogger("bench"),
+                        "register_sources": dedupe_mod.register_sources.fn,
+                        "prepare_batch": _unwrapped(dedupe_mod.prepare_batch.fn),
+                        "match_batch": _unwrapped(dedupe_mod.match_batch.fn),
+                        "write_batch": _unwrapped(dedupe_mod.write_batch.fn),
+                        "create_markdown_artifact": lambda **_: None}.items():
+        setattr(dedupe_mod, name, value)
+    marks = _dedupe_clock()
     with ThreadPoolExecutor(max_workers=4) as pool:  # the flow's ThreadPoolTaskRunner(4)
         patches: dict[str, Any] = {
             "get_run_logger": lambda: logging.getLogger("bench"),
@@ -182,8 +209,8 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
         for name, value in patches.items():
             setattr(mod, name, value)
         start = time.perf_counter()
-        mod.import_warc.fn(paths=[warc], db=db, run_dedupe=False)
-    return {"seconds": time.perf_counter() - start}
+        mod.import_warc.fn(paths=[warc], db=db)
+    return {"seconds": time.perf_counter() - start, "import_s": marks["dedupe_start"] - start}
 
 
 def run_writer(warc: str, db: str, n: int = 300, batch: int = 50) -> dict[str, float]:

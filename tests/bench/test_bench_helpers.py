@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 import requests
 
@@ -13,7 +15,7 @@ from bench.incremental import serve_site
 from bench.procs import Measured, check, run_measured
 from bench.run import markdown
 from bench.scaling import articles
-from bench.throughput import bare_extract, bare_loop, cli_phases
+from bench.throughput import bare_extract, bare_loop, cli_phases, in_process
 from newsflow.urls import normalize_url
 from tasks import speedups
 from tasks.warc import iter_warc, write_warc
@@ -130,3 +132,14 @@ def test_cpu_figures_time_both_extraction_paths_and_leave_the_speedups_on(tmp_pa
     assert set(got) == {"bare_extract_cpu_ms", "extract_page_stock_cpu_ms", "extract_page_cpu_ms"}
     assert all(v > 0 for v in got.values())
     assert speedups.installed()
+
+
+def test_the_plain_import_runs_dedupe_too_and_splits_its_time(tmp_path: Path) -> None:
+    # Prefect's share compares the flows with this: the same import and dedupe, no Prefect.
+    demo = Path(__file__).resolve().parents[2] / "newsflow" / "data" / "demo.warc.gz"
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}  # any API call would fail
+    got = in_process("plain", demo, tmp_path / "plain.duckdb", env)
+    assert 0 < got["import_s"] < got["seconds"]
+    with duckdb.connect(str(tmp_path / "plain.duckdb"), read_only=True) as con:
+        stories, copies = con.execute("SELECT count(*), sum(member_count - 1) FROM stories").fetchone()
+    assert stories > 0 and copies > 0  # the demo's aggregator copies merged with their originals
