@@ -13,6 +13,8 @@ from prefect.utilities.annotations import quote
 
 from newsflow.types import Failure, SourceStats
 from storage import writes
+from storage.db import reader
+from storage.reads import dedupe_pending
 from tasks.store import BatchOutcome, guarded_writer
 
 INGESTED_EVENT = "news.articles.ingested"
@@ -108,3 +110,10 @@ def begin(db: str, run_id: str, flow: str, params: dict[str, Any]) -> None:
     """Record the start of a run."""
     with guarded_writer(db) as con:
         writes.start_run(con, run_id, flow, params)
+
+
+def anything_to_dedupe(db: str) -> bool:
+    """Whether any article waits for dedupe (new, re-extracted or flagged dirty): one short read,
+    no numpy (an unchanged re-run asks this and needs nothing else of dedupe)."""
+    with reader(db) as con:
+        return dedupe_pending(con)

@@ -8,13 +8,13 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from flows.common import unwalked
+from flows.common import anything_to_dedupe, unwalked
 from newsflow.config import load_registry
 from newsflow.errors import InputFileError
 from newsflow.types import Registry
 from storage import dedupe as store
 from storage.db import db_path, reader
-from storage.reads import dedupe_pending, sources_match
+from storage.reads import sources_match
 from tasks.dedupe import (
     DedupeStats,
     add_stats,
@@ -33,12 +33,6 @@ def _sources_stored(db: str, registry: Registry) -> bool:
     """Whether the database already holds the registry's sources as they are."""
     with reader(db) as con:
         return sources_match(con, registry)
-
-
-def _anything_pending(db: str) -> bool:
-    """Whether any article waits for dedupe (new, re-extracted or flagged dirty)."""
-    with reader(db) as con:
-        return dedupe_pending(con)
 
 
 def _cell(value: Any) -> str:
@@ -82,7 +76,7 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
     size = batch_size_for(dbp, batch_size)
     # A read before each round: the round after the last batch found nothing to do in a writer
     # transaction and a task run of its own (~0.2 s of a 2,000-page import's dedupe).
-    while _anything_pending(dbp):
+    while anything_to_dedupe(dbp):
         prepared = prepare_batch(dbp, size, patterns)
         if not prepared.items:
             break
