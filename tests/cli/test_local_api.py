@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import requests
+
+from newsflow import local_api
 
 SCRIPT = """
 import sys
@@ -82,3 +86,23 @@ def test_the_local_api_stops_when_the_cli_is_killed(tmp_path: Path) -> None:
             return  # the orphaned server has stopped
         time.sleep(0.2)
     raise AssertionError(f"the local API at {url} outlived the killed CLI")
+
+
+def test_a_cli_run_records_every_task_run_in_the_prefect_database(tmp_path: Path) -> None:
+    # The temporary server batches the task-run recorder's writes (local_api.RECORDER_BATCH);
+    # the rows still written at its shutdown must be there, each run in its final state.
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
+    env.pop("PREFECT_API_URL", None)
+    env.pop(local_api.RECORDER_BATCH_ENV, None)
+    done = subprocess.run([sys.executable, "-m", "newsflow", "demo", "--db", str(tmp_path / "d.duckdb")],
+                          env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with closing(sqlite3.connect(tmp_path / "home" / "prefect.db")) as con:
+        flows = con.execute("SELECT state_type FROM flow_run").fetchall()
+        tasks = con.execute("SELECT name, state_type FROM task_run").fetchall()
+        states = con.execute("SELECT count(*) FROM task_run_state").fetchone()
+    assert flows == [("COMPLETED",)]
+    names = {name.rsplit("-", 1)[0] for name, _ in tasks}
+    assert {"extract", "register-sources", "dedupe-prepare", "dedupe-match", "dedupe-write"} <= names, names
+    assert {state for _, state in tasks} == {"COMPLETED"}
+    assert states == (3 * len(tasks),)  # pending, running, completed: none lost in the batching
