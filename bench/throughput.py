@@ -135,17 +135,20 @@ def run_flow(warc: str, db: str) -> dict[str, float]:
     from prefect import flow
 
     from flows.import_warc import import_warc
-    from newsflow.cli import _ephemeral_settings
+    from newsflow.cli import _ephemeral_settings, _use_local_api
 
     @flow(name="bench-warm-up")
     def warm_up() -> None:
         return None
 
     marks = _dedupe_clock()
-    # As the CLI runs flows on a temporary API: without flow-run heartbeats, whose thread each
-    # run waits ~1 s for at its end (newsflow.cli._ephemeral_settings says why they are off).
+    # As the CLI runs flows: on its temporary API server (newsflow.local_api, configured as the
+    # CLI configures it), without flow-run heartbeats, whose thread each run waits ~1 s for at
+    # its end (newsflow.cli._ephemeral_settings says why they are off).
     with _ephemeral_settings():
         start = time.perf_counter()
+        if not os.environ.get("PREFECT_API_URL"):
+            _use_local_api()
         warm_up()
         startup = time.perf_counter() - start
         start = time.perf_counter()
