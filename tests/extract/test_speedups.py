@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 import re
 import sys
 from collections.abc import Iterator
@@ -178,3 +179,25 @@ def test_remembered_verdicts_stay_bounded_and_right(monkeypatch: pytest.MonkeyPa
     values = ["ad-top", "x", "share-bar", "nav", "ad-top", "y-ad-", "share"]
     assert [verdicts[v] for v in values] == [True, False, True, False, True, False, True]
     assert len(verdicts) <= 3
+
+
+def test_invalid_xml_characters_are_found_where_the_regex_finds_them() -> None:
+    chars = trafilatura.utils.INVALID_XML_CHARS
+    assert isinstance(chars, speedups.InvalidXmlChars)  # tasks.extract installed it
+    regex = chars.original
+    # Every character of the class, its neighbours, and what shares UTF-8 bytes with U+FFFE/F.
+    alphabet = [chr(c) for c in range(0x21)] + [
+        "a", "\x7f", "\x80", "\xbe", "\xbf", "\xef", "\xff", "\u0100", "\uefbf", "\ufffd",
+        "\ufffe", "\uffff", "\U00010000", "\U0010ffff", "\ud800", "\udfff"]
+    rng = random.Random(7)
+    texts = ["".join(rng.choices(alphabet, k=rng.randrange(12))) for _ in range(5000)]
+    texts += [html.decode("utf-8", "replace") for _, html in PAGES]
+    for text in texts:
+        assert chars.absent(text) == (regex.search(text) is None), repr(text)
+        assert chars.sub("", text) == regex.sub("", text), repr(text)
+    speedups.uninstall()
+    try:
+        assert trafilatura.utils.INVALID_XML_CHARS is regex
+    finally:
+        speedups.install()
+    assert isinstance(trafilatura.utils.INVALID_XML_CHARS, speedups.InvalidXmlChars)
