@@ -60,6 +60,32 @@ def test_an_import_readies_its_modules_and_freezes_the_start_up_heap() -> None:
     assert before == 0 and after > 100_000
 
 
+WARM_PREFECT = """
+import sys
+from prefect import flow
+from newsflow.cli import _warm_prefect
+@flow
+def imported(paths: list[str], db: str | None = None) -> None: ...
+if sys.argv[1] == "warm":
+    _warm_prefect()
+before = set(sys.modules)
+imported.serialize_parameters({"paths": ["a.warc.gz"], "db": None})
+print(len(set(sys.modules) - before))
+"""
+
+
+def test_prefects_first_run_with_parameters_finds_its_modules_loaded() -> None:
+    # Prefect serializes a run's parameters with FastAPI, imported on first use: the CLI loads
+    # it while its API server starts, not between the flow's start and its first batch.
+    def new_modules(arg: str) -> int:
+        done = subprocess.run([sys.executable, "-c", WARM_PREFECT, arg], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return int(done.stdout.split()[-1])
+
+    assert new_modules("cold") > 20 and new_modules("warm") == 0
+
+
 KILLED = """
 import os, signal
 from newsflow import local_api
