@@ -25,10 +25,10 @@ from newsflow.errors import NewsflowError
 PORTS = range(8000, 9000)  # Prefect's own range for its ephemeral server
 _PORT_IN_USE = 3  # uvicorn's exit status when it cannot bind
 # Task-run state events the server's task-run recorder writes per transaction. Prefect's default
-# is 1: three SQLite transactions per task run, ~60% of the server's CPU during a 2,000-page
-# import (0.85 of ~1.05 CPU-seconds beyond its idle polling). Batched, the same rows are written
-# (at 100 events, every flush_interval of 5 s, and at shutdown) for 0.36: bench/run.py's Prefect
-# share. The server has no UI, so nobody watches those rows land live.
+# is 1: three SQLite transactions per task run. Batched, the same rows are written (at 100
+# events, every flush_interval of 5 s, and at shutdown), and the server's CPU during a 2,000-page
+# import went 0.86-0.88 -> 0.47-0.49 s (~0.2 s of either is its idle polling), on the cores the
+# extraction workers need. The server has no UI, so nobody watches those rows land live.
 RECORDER_BATCH_ENV = "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"
 RECORDER_BATCH = "100"
 
