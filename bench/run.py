@@ -108,7 +108,7 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
     overhead = (as_flow["seconds"] - plain["seconds"]) / as_flow["seconds"]
     overhead_import = (min(flow_import_s) - min(plain_import_s)) / min(flow_import_s)
     # Each flow run against the plain run just before it: a load change between the pairs then
-    # moves both sides of a difference, which best-of-three cannot promise.
+    # moves both sides of a difference, which best-of-N cannot promise.
     overhead_pairs = statistics.median((f - p) / f for f, p in zip(flow_s, plain_s, strict=True))
     fig: dict[str, Any] = {
         "pages": n, "workers": cpus, "bare_extract_s": t_extract, "bare_metadata_s": t_meta,

@@ -133,6 +133,7 @@ def _dedupe_clock() -> dict[str, float]:
 def run_flow(warc: str, db: str) -> dict[str, float]:
     """The import as the flow, dedupe included, timed after a warm-up flow has started the API."""
     from prefect import flow
+    from prefect.settings import PREFECT_API_URL
 
     from flows.import_warc import import_warc
     from newsflow.cli import _ephemeral_settings, _use_local_api, _warm_prefect
@@ -147,7 +148,7 @@ def run_flow(warc: str, db: str) -> dict[str, float]:
     # its end (newsflow.cli._ephemeral_settings says why they are off).
     with _ephemeral_settings():
         start = time.perf_counter()
-        if not os.environ.get("PREFECT_API_URL"):
+        if not PREFECT_API_URL.value():  # the CLI's own test: the environment or the profile
             _use_local_api()
         _warm_prefect()  # as the CLI does while its API server starts
         warm_up()
