@@ -12,7 +12,7 @@ from bench.throughput import cli_import, cli_phases
 def measure(warc: Path, pages: int, workdir: Path, env: dict[str, str]) -> dict[str, Any]:
     """Import warc into a fresh DB; peak RSS (main, extraction workers, Prefect server) and time."""
     db = workdir / "memory.duckdb"
-    m = cli_import(warc, db, env)
+    m = cli_import(warc, db, env, memory=True)
     phases = cli_phases(m)
     db_bytes = sum(f.stat().st_size for f in (db, db.with_name(db.name + ".wal")) if f.exists())
     return {"pages": pages, "peak_rss_mb": m.peak_rss_mb, "peak_pss_mb": m.peak_pss_mb,

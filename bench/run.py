@@ -113,7 +113,6 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
     fig: dict[str, Any] = {
         "pages": n, "workers": cpus, "bare_extract_s": t_extract, "bare_metadata_s": t_meta,
         "cli_wall_s": cli.wall, **{f"cli_{k}": v for k, v in ph.items()},
-        "cli_peak_rss_mb": cli.peak_rss_mb,
         "plain_s": plain["seconds"], "flow_s": as_flow["seconds"], "runs_extract_s": extract_s,
         "runs_metadata_s": meta_s, "runs_plain_s": plain_s, "runs_flow_s": flow_s,
         "runs_plain_import_s": plain_import_s, "runs_flow_import_s": flow_import_s,

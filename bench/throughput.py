@@ -7,9 +7,10 @@ Baselines (same pages, same cores, pages already in memory, WARC reading not tim
                  trafilatura.bare_extraction(body, include_comments=False, with_metadata=True),
                  the extraction work newsflow actually needs (title, author, date...).
 
-Prefect's share is measured by running the same import twice in fresh processes: as the flow
-(after a warm-up flow has started the ephemeral API, so its start-up is reported apart), and
-with the flow and its tasks called as plain functions (`.fn`, a thread pool for `.submit`).
+Prefect's share is measured by running the same import twice in fresh processes, both after the
+CLI's start-up readying (newsflow.cli._warm_import): as the flow, the way `newsflow import-warc`
+runs it (its temporary API server started first, that start-up reported apart), and with the
+flow and its tasks called as plain functions (`.fn`, a thread pool for `.submit`), no API.
 
 Run one mode alone:  .venv/bin/python bench/throughput.py flow|plain|writer WARC DB
 """
@@ -79,10 +80,11 @@ def newsflow_bin() -> str:
     return str(Path(sys.executable).with_name("newsflow"))
 
 
-def cli_import(warc: Path, db: Path, env: dict[str, str]) -> Measured:
-    """`newsflow import-warc WARC --db DB` as a user runs it (a fresh DB, dedupe included)."""
-    return check(run_measured([newsflow_bin(), "import-warc", str(warc), "--db", str(db)], env=env),
-                 "newsflow import-warc")
+def cli_import(warc: Path, db: Path, env: dict[str, str], *, memory: bool = False) -> Measured:
+    """`newsflow import-warc WARC --db DB` as a user runs it (a fresh DB, dedupe included);
+    with memory, the process tree's RSS sampled (bench.procs.run_measured: it costs CPU)."""
+    return check(run_measured([newsflow_bin(), "import-warc", str(warc), "--db", str(db)], env=env,
+                              memory=memory), "newsflow import-warc")
 
 
 def cli_phases(m: Measured) -> dict[str, float]:
@@ -131,27 +133,19 @@ def _dedupe_clock() -> dict[str, float]:
 
 
 def run_flow(warc: str, db: str) -> dict[str, float]:
-    """The import as the flow, dedupe included, timed after a warm-up flow has started the API."""
-    from prefect import flow
-    from prefect.settings import PREFECT_API_URL
-
+    """The import as `newsflow import-warc` runs it, dedupe included: the CLI's start-up (its
+    preflight: the local API server, and meanwhile the flow's modules, the pool's forkserver and
+    a frozen start-up heap, newsflow.cli._warm_import), reported apart, then the flow, timed."""
     from flows.import_warc import import_warc
-    from newsflow.cli import _ephemeral_settings, _use_local_api, _warm_prefect
-
-    @flow(name="bench-warm-up")
-    def warm_up() -> None:
-        return None
+    from newsflow.cli import _ephemeral_settings, _preflight, _warm_import
 
     marks = _dedupe_clock()
-    # As the CLI runs flows: on its temporary API server (newsflow.local_api, configured as the
-    # CLI configures it), without flow-run heartbeats, whose thread each run waits ~1 s for at
-    # its end (newsflow.cli._ephemeral_settings says why they are off).
+    # As the CLI runs flows: without flow-run heartbeats, whose thread each run waits ~1 s for at
+    # its end (newsflow.cli._ephemeral_settings says why they are off). The import is the
+    # process's first flow run, as in the CLI: its first-run costs are Prefect's, and timed.
     with _ephemeral_settings():
         start = time.perf_counter()
-        if not PREFECT_API_URL.value():  # the CLI's own test: the environment or the profile
-            _use_local_api()
-        _warm_prefect()  # as the CLI does while its API server starts
-        warm_up()
+        _preflight(db, warm=lambda: _warm_import(None))
         startup = time.perf_counter() - start
         start = time.perf_counter()
         import_warc(paths=[warc], db=db)
@@ -188,6 +182,7 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
     import flows.dedupe as dedupe_mod
     import flows.import_warc as mod
     from flows.common import RunStats
+    from newsflow.cli import _warm_import
     from storage import writes
     from tasks.store import guarded_writer
 
@@ -213,6 +208,10 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
         }
         for name, value in patches.items():
             setattr(mod, name, value)
+        # The CLI's start-up readying, as on the flow side (the same forkserver, a frozen heap):
+        # without it the pair read 3.3% (median of five pairs) where the CLI's runs read 2.6%,
+        # mostly the garbage collector walking Prefect's client objects.
+        _warm_import(None)
         start = time.perf_counter()
         mod.import_warc.fn(paths=[warc], db=db)
     return {"seconds": time.perf_counter() - start, "import_s": marks["dedupe_start"] - start}

@@ -48,11 +48,15 @@ def test_replicated_urls_stay_distinct_after_normalization(tmp_path: Path) -> No
 def test_run_measured_times_lines_and_sees_child_memory() -> None:
     code = ("import sys, time\nprint('start', flush=True)\nblob = bytearray(80 * 2**20)\n"
             "time.sleep(0.5)\nprint('done', flush=True)")
-    m = check(run_measured([sys.executable, "-c", code], poll=0.05), "child")
+    m = check(run_measured([sys.executable, "-c", code], memory=True, poll=0.05), "child")
     assert [line for _, line in m.lines] == ["start", "done"]
     start, done = m.first("start"), m.first("done")
     assert start is not None and done is not None and done - start >= 0.4
     assert m.peak_rss_mb >= 70
+    # Timing runs do not sample (sampling costs CPU): no memory figures, no timeline.
+    quiet = check(run_measured([sys.executable, "-c", code]), "child")
+    assert [line for _, line in quiet.lines] == ["start", "done"]
+    assert quiet.peak_rss_mb == 0 and not quiet.timeline
     with pytest.raises(RuntimeError, match="exited 3"):
         check(run_measured([sys.executable, "-c", "raise SystemExit(3)"]), "failing child")
 
