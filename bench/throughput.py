@@ -184,6 +184,7 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
     from flows.common import RunStats
     from newsflow.cli import _warm_import
     from storage import writes
+    from storage.db import writer
     from tasks.store import guarded_writer
 
     def finish(db_: str, run_id: str, flow_: str, stats: RunStats, *, status: str = "completed") -> None:
@@ -208,9 +209,12 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
         }
         for name, value in patches.items():
             setattr(mod, name, value)
-        # The CLI's start-up readying, as on the flow side (the same forkserver, a frozen heap):
-        # without it the pair read 3.3% (median of five pairs) where the CLI's runs read 2.6%,
-        # mostly the garbage collector walking Prefect's client objects.
+        # The CLI's preflight without its API server, as on the flow side: the database opened
+        # (so migrated) and the start-up readying (the same forkserver, a frozen heap). Without
+        # the readying the pair read 3.3% where it read 2.6% with it (medians of five alternated
+        # pairs), mostly the garbage collector walking Prefect's client objects.
+        with writer(db):
+            pass
         _warm_import(None)
         start = time.perf_counter()
         mod.import_warc.fn(paths=[warc], db=db)
