@@ -24,14 +24,17 @@ from tasks.extract import default_workers, extract_batch, extraction_pool, runs_
 from tasks.store import register_sources, store_results
 from tasks.warc import WarcResponse, iter_warc
 
-# Pages per task run: Prefect costs tens of ms of CPU per task run (its API server included),
-# and each batch is one DuckDB writer transaction. Pages in flight (the batch extracting, the
-# one being stored, the next one being read: ~25 MB a 100-page batch, plus their pickles on the
-# way to the pool) are most of the flow process's memory. Measured on the 10k import
-# (bench/run.py memory): 100 pages held the flow process ~30 MB lower than 150 at the import's
-# peak, which decides the tree's peak; 150 saved 6 task runs in 2,000 pages (~1% of the time).
+# Pages per task run: Prefect costs ~8.5 ms of CPU per task run (~3.5 in this process, ~5 in
+# its API server, on the cores the workers need), and each batch is one DuckDB writer
+# transaction. Pages in flight (the batch extracting, the one being stored, the next one being
+# read: ~25 MB a 100-page batch, plus their pickles on the way to the pool) are most of the flow
+# process's memory. Measured on the 10k import (bench/run.py memory): 100 pages held the flow
+# process ~30 MB lower than 150 at the import's peak, which decides the tree's peak; 150 saved
+# 6 task runs in 2,000 pages (~1% of the time).
 BATCH_SIZE = 100
 IN_FLIGHT = 1
+
+
 def warc_run_id(paths: Sequence[str]) -> str:
     """A run id derived from the files, so re-importing the same WARC updates its run row."""
     h = hashlib.sha256()
@@ -118,9 +121,9 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
         while len(in_flight) > keep:
             pages, failures, fut = in_flight.popleft()
             results: list[Article | Failure] = fut.result()
-            # A plain call, not a task run: each Prefect task run cost ~60 ms of CPU here (the
-            # flow process and its API server together), half of Prefect's share of an import,
-            # and the writer already waits up to 60 s for a locked database.
+            # A plain call, not a task run: a store task per batch would double the import's
+            # task runs (each then cost ~60 ms of CPU, flow process and API server together; ~8.5
+            # ms now), and the writer already waits up to 60 s for a locked database.
             stats.add_outcome(store_results(dbp, pages, results, live=False, extra_failures=failures))
 
     # On Dask the workers extract; the local pool would only compete with them for the cores.
