@@ -138,8 +138,8 @@ def run_measured(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cw
                 timeline.append((t, roles))
             done.wait(poll)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    if memory:
+    sampler = threading.Thread(target=sample, daemon=True) if memory else None
+    if sampler:
         sampler.start()
     lines: list[tuple[float, str]] = []
     assert proc.stdout is not None
@@ -152,7 +152,7 @@ def run_measured(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cw
             proc.kill()
             proc.wait()
         done.set()
-        if memory:
+        if sampler:
             sampler.join()
     return Measured(returncode=proc.returncode, wall=time.perf_counter() - start,
                     peak_rss_mb=peak[0] / 2**20, peak_pss_mb=peak[1] / 2**20,

@@ -18,6 +18,7 @@ Run one mode alone:  .venv/bin/python bench/throughput.py flow|plain|writer WARC
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import re
@@ -174,17 +175,25 @@ class _PlainTask:
         return self.pool.submit(self.fn, *args, **kwargs)
 
 
+def _bench_logger() -> logging.Logger:
+    """Stands in for Prefect's get_run_logger in the plain runs."""
+    return logging.getLogger("bench")
+
+
+def _patch(module: Any, **values: Any) -> None:
+    """Replace module attributes (the plain runs' stand-ins for Prefect's tasks and helpers)."""
+    for name, value in values.items():
+        setattr(module, name, value)
+
+
 def run_plain(warc: str, db: str) -> dict[str, float]:
     """The same import, dedupe included, with the flows and tasks as plain functions: no Prefect
     API, runs, artifacts or events."""
-    import logging
-
     import flows.dedupe as dedupe_mod
     import flows.import_warc as mod
     from flows.common import RunStats
-    from newsflow.cli import _warm_import
+    from newsflow.cli import _check_db, _warm_import
     from storage import writes
-    from storage.db import writer
     from tasks.store import guarded_writer
 
     def finish(db_: str, run_id: str, flow_: str, stats: RunStats, *, status: str = "completed") -> None:
@@ -192,29 +201,20 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
             writes.finish_run(con, run_id, status, stats.as_dict())
 
     # The dedupe flow's body as the import runs it, its tasks as plain calls too.
-    for name, value in {"get_run_logger": lambda: logging.getLogger("bench"),
-                        "register_sources": dedupe_mod.register_sources.fn,
-                        "prepare_batch": _unwrapped(dedupe_mod.prepare_batch.fn),
-                        "match_batch": _unwrapped(dedupe_mod.match_batch.fn),
-                        "write_batch": _unwrapped(dedupe_mod.write_batch.fn),
-                        "create_markdown_artifact": lambda **_: None}.items():
-        setattr(dedupe_mod, name, value)
+    _patch(dedupe_mod, get_run_logger=_bench_logger, register_sources=dedupe_mod.register_sources.fn,
+           prepare_batch=_unwrapped(dedupe_mod.prepare_batch.fn),
+           match_batch=_unwrapped(dedupe_mod.match_batch.fn),
+           write_batch=_unwrapped(dedupe_mod.write_batch.fn),
+           create_markdown_artifact=lambda **_: None)
     marks = _dedupe_clock()
     with ThreadPoolExecutor(max_workers=4) as pool:  # the flow's ThreadPoolTaskRunner(4)
-        patches: dict[str, Any] = {
-            "get_run_logger": lambda: logging.getLogger("bench"),
-            "register_sources": mod.register_sources.fn,
-            "extract_batch": _PlainTask(mod.extract_batch.fn, pool),
-            "finish": finish,
-        }
-        for name, value in patches.items():
-            setattr(mod, name, value)
+        _patch(mod, get_run_logger=_bench_logger, register_sources=mod.register_sources.fn,
+               extract_batch=_PlainTask(mod.extract_batch.fn, pool), finish=finish)
         # The CLI's preflight without its API server, as on the flow side: the database opened
         # (so migrated) and the start-up readying (the same forkserver, a frozen heap). Without
         # the readying the pair read 3.3% where it read 2.6% with it (medians of five alternated
         # pairs), mostly the garbage collector walking Prefect's client objects.
-        with writer(db):
-            pass
+        _check_db(db)
         _warm_import(None)
         start = time.perf_counter()
         mod.import_warc.fn(paths=[warc], db=db)

@@ -86,8 +86,6 @@ def _preflight(db: str | None, *, check_db: bool = True,
     import requests
     from prefect.settings import get_current_settings
 
-    from storage.db import db_path, writer
-
     def ready() -> None:
         _warm_prefect()
         if warm is not None:
@@ -109,9 +107,16 @@ def _preflight(db: str | None, *, check_db: bool = True,
         if status >= 500:
             raise NewsflowError(f"PREFECT_API_URL={url}: the Prefect API is unhealthy (HTTP {status})")
     if check_db:
-        # Waits while another process holds the file, then raises DatabaseLockedError naming it.
-        with writer(db_path(db)):
-            pass
+        _check_db(db)
+
+
+def _check_db(db: str | None) -> None:
+    """Open the database for writing once (a new one gets its schema): waits while another
+    process holds the file, then raises DatabaseLockedError naming it."""
+    from storage.db import db_path, writer
+
+    with writer(db_path(db)):
+        pass
 
 
 def _use_local_api(meanwhile: Callable[[], object] | None = None) -> None:
