@@ -132,6 +132,8 @@ class Article:
     language: str | None = None
     links: tuple[str, ...] = ()  # absolute hrefs found in the article body
     raw_text: str = ""  # text before boilerplate stripping
+    attribution_url: str | None = None  # the article a "Reference:"/"Source:" link credits
+    credited_publisher: str | None = None  # publisher named by a foreign copyright line
 
     @property
     def word_count(self) -> int:

@@ -248,6 +248,33 @@ ALTER TABLE raw_pages ADD COLUMN body_codec VARCHAR DEFAULT 'gzip';
 ALTER TABLE raw_pages ADD COLUMN warc_file VARCHAR;
 ALTER TABLE raw_pages ADD COLUMN warc_offset BIGINT;
 """),
+    # Provenance an aggregator page gives away, and a story's own date. attribution_url: the
+    # article a "Reference:" / "Source:" / "Via" link on the page credits; credited_publisher:
+    # the publisher a foreign copyright line names ("(c) 2023 Nexstar Media Inc."). A story's
+    # published_at is its original's trusted date; a copy's date only when the original has none.
+    Migration(version=6, name="provenance columns and story dates", sql="""
+ALTER TABLE article_records ADD COLUMN attribution_url VARCHAR;
+ALTER TABLE article_records ADD COLUMN credited_publisher VARCHAR;
+CREATE OR REPLACE VIEW articles AS
+SELECT a.article_id, a.url, a.canonical_url, a.source,
+       COALESCE(s.publisher, a.source) AS publisher,
+       COALESCE(s.kind, 'unknown')     AS source_kind,
+       a.title, a.author, a.published_at, a.fetched_at, a.language, a.word_count, a.text,
+       a.date_trusted, a.attribution_url, a.credited_publisher
+FROM article_records a LEFT JOIN sources s ON s.name = a.source;
+CREATE OR REPLACE VIEW stories AS
+SELECT m.story_id, m.article_id AS original_article_id, a.url AS original_url,
+       a.source AS original_source, a.title, c.member_count, c.first_seen_at,
+       CASE WHEN a.date_trusted AND a.published_at IS NOT NULL THEN a.published_at
+            ELSE c.first_trusted_date END AS published_at
+FROM story_membership m
+JOIN article_records a USING (article_id)
+JOIN (SELECT sm.story_id, count(*) AS member_count, min(r.fetched_at) AS first_seen_at,
+             min(r.published_at) FILTER (WHERE r.date_trusted) AS first_trusted_date
+      FROM story_membership sm JOIN article_records r USING (article_id)
+      GROUP BY sm.story_id) c USING (story_id)
+WHERE m.role = 'original';
+"""),
 ]
 
 

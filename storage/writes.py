@@ -124,13 +124,15 @@ _REPLACE_ARTICLE = (
     "date_trusted = excluded.date_trusted, sitename = excluded.sitename, "
     "language = excluded.language, word_count = excluded.word_count, text = excluded.text, "
     "raw_text = excluded.raw_text, links = excluded.links, extracted_at = excluded.extracted_at, "
-    "extractor = excluded.extractor")
+    "extractor = excluded.extractor, attribution_url = excluded.attribution_url, "
+    "credited_publisher = excluded.credited_publisher")
 
 
 def _article_row(a: Article, extracted_at: datetime) -> tuple[Any, ...]:
     return (a.article_id, a.url, a.source, a.canonical_url, a.title, a.author, a.published_at,
             a.date_trusted, a.fetched_at, a.sitename, a.language, a.word_count, a.text,
-            a.raw_text or a.text, list(a.links), extracted_at, EXTRACTOR)
+            a.raw_text or a.text, list(a.links), extracted_at, EXTRACTOR, a.attribution_url,
+            a.credited_publisher)
 
 
 def store_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article], *,

@@ -6,7 +6,7 @@ from storage.db import reader
 from tests.dedupe.conftest import Store, aggregator_copy
 
 STORIES_COLUMNS = ["story_id", "original_article_id", "original_url", "original_source", "title",
-                   "member_count", "first_seen_at"]
+                   "member_count", "first_seen_at", "published_at"]  # published_at: added after
 MEMBERS_COLUMNS = ["story_id", "article_id", "url", "source", "role", "similarity",
                    "match_method"]
 

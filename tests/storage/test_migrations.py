@@ -12,6 +12,8 @@ from storage.schema import latest_version
 ARTICLES_COLUMNS = ["article_id", "url", "canonical_url", "source", "publisher", "source_kind",
                     "title", "author", "published_at", "fetched_at", "language", "word_count",
                     "text"]
+# Columns added later go after the contract's, never between them.
+ARTICLES_ADDED = ["date_trusted", "attribution_url", "credited_publisher"]
 
 
 def test_fresh_database_is_migrated_to_latest(tmp_path: Path) -> None:
@@ -34,4 +36,5 @@ def test_articles_view_has_the_contract_columns(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
     with writer(db) as con:
         cols = [r[0] for r in con.execute("DESCRIBE articles").fetchall()]
-    assert cols == ARTICLES_COLUMNS
+    assert cols == ARTICLES_COLUMNS + ARTICLES_ADDED
+
