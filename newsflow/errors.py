@@ -43,13 +43,3 @@ class DatabaseLockedError(TransientError):
             "read-only session blocks it too: close other sessions on this file and retry."
         )
 
-
-class FetchError(NewsflowError):
-    """A URL that could not be fetched; `transient` says whether a later retry can help."""
-
-    def __init__(self, url: str, reason: str, *, status: int | None = None, transient: bool = False,
-                 detail: str = ""):
-        self.url, self.reason, self.status, self.transient, self.detail = (
-            url, reason, status, transient, detail)
-        msg = f"{url}: {reason}" + (f" (HTTP {status})" if status else "")
-        super().__init__(msg + (f": {detail}" if detail else ""))

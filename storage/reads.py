@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,16 +90,6 @@ def raw_page(row: tuple[Any, ...]) -> RawPage:
                    content_type=row[4] or "", final_url=row[5] or "", etag=row[6],
                    last_modified=row[7], body=unpack_body(row[8], row[9], row[10], row[11]),
                    warc_file=row[10], warc_offset=row[11])
-
-
-def iter_raw_pages(con: duckdb.DuckDBPyConnection, *, batch: int = 200,
-                   source: str | None = None) -> Iterator[list[RawPage]]:
-    """Stored raw pages in batches, decompressed, for re-extraction."""
-    sql = (f"SELECT {RAW_PAGE_COLUMNS} FROM raw_pages" + (" WHERE source = ?" if source else "")
-           + " ORDER BY url")
-    cur = con.execute(sql, [source] if source else [])
-    while rows := cur.fetchmany(batch):
-        yield [raw_page(r) for r in rows]
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -5,17 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from newsflow.types import Article, Failure, RawPage, Registry, Source
 from newsflow.urls import article_id
 from storage import writes
 from storage.db import reader, writer
-from storage.reads import all_known_urls, iter_raw_pages, table_counts
+from storage.reads import RAW_PAGE_COLUMNS, all_known_urls, raw_page, table_counts
 
 WHEN = datetime(2024, 5, 1, 12, tzinfo=UTC)
 REGISTRY = Registry(path="test.toml", sources=(
     Source(name="thehill", publisher="Nexstar Media", kind="original", domains=("thehill.com",)),))
+
+
+def _raw_pages(con: duckdb.DuckDBPyConnection) -> list[RawPage]:
+    """Every stored raw page, decompressed (or read back from its WARC), in URL order."""
+    return [raw_page(r) for r in
+            con.execute(f"SELECT {RAW_PAGE_COLUMNS} FROM raw_pages ORDER BY url").fetchall()]
 
 
 def _page(url: str) -> RawPage:
@@ -60,7 +67,7 @@ def test_raw_html_is_kept_compressed_and_readable(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
     _store(db)
     with reader(db) as con:
-        pages = [p for batch in iter_raw_pages(con) for p in batch]
+        pages = _raw_pages(con)
         assert con.execute("SELECT body_size FROM raw_pages").fetchone() == (15,)
     assert [p.body for p in pages] == [b"<html>hi</html>"]
 
@@ -112,14 +119,12 @@ def test_a_url_twice_in_one_batch_keeps_the_first_body(tmp_path: Path) -> None:
         writes.store_pages(con, [first, second])
         writes.store_pages(con, [second])
     with reader(db) as con:
-        assert [p.body for batch in iter_raw_pages(con) for p in batch] == [b"<p>1</p>"]
+        assert [p.body for p in _raw_pages(con)] == [b"<p>1</p>"]
 
 
 def test_pages_stored_gzip_before_schema_5_are_still_read(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import gzip
-
-    import duckdb
 
     from storage import db as storage_db
     from storage.schema import MIGRATIONS
@@ -134,7 +139,7 @@ def test_pages_stored_gzip_before_schema_5_are_still_read(tmp_path: Path,
     monkeypatch.setattr(storage_db, "MIGRATIONS", MIGRATIONS)
     assert storage_db.migrate(con) == [m.version for m in MIGRATIONS if m.version >= 5]
     writes.store_pages(con, [_page("https://thehill.com/new")])
-    bodies = {p.url: p.body for batch in iter_raw_pages(con) for p in batch}
+    bodies = {p.url: p.body for p in _raw_pages(con)}
     con.close()
     assert bodies == {"https://thehill.com/old": b"<p>old</p>",
                       "https://thehill.com/new": b"<html>hi</html>"}
