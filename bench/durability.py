@@ -2,8 +2,7 @@
 
     python bench/durability.py [--procs 3] [--turns 300]
 
-Measured here: duckdb 2.0.1 lost 1-3 of 900 committed rows in each of 4 runs; duckdb 1.4.2 and
-1.5.6 lost none in 6 runs each. Hence the `duckdb<2` pin in pyproject.toml.
+What it found, and why pyproject.toml pins `duckdb<2`: docs/performance.md.
 """
 
 from __future__ import annotations

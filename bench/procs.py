@@ -117,8 +117,8 @@ def run_measured(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cw
     """Run cmd to completion, timestamping each output line; with memory, sample the tree's RSS.
 
     Sample memory only where memory is the figure: reading every process's smaps each `poll`
-    seconds cost ~1.2 s of CPU (kernel) over a 2,000-page import, on the cores the import needs,
-    and more with more processes (the Prefect API server's, on a flow's side only).
+    seconds costs kernel CPU on the cores the import needs, and more with more processes (the
+    Prefect API server's, on a flow's side only), so it would skew a timed run.
     """
     full_env = {**os.environ, **(env or {})}
     start = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Every figure that is a ratio is measured side by side in this one run, so it holds on a noisy
 machine; absolute seconds are printed for context only. Results go to bench/results/latest.json
-and bench/results/latest.md (the table the README quotes).
+and bench/results/latest.md (the table docs/performance.md quotes).
 
     .venv/bin/python bench/run.py [--pages 2000] [--memory-pages 10000] [--site-pages 300]
                                   [--dedupe-small 10000 --dedupe-large 100000] [--only NAME ...]
@@ -75,8 +75,8 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
     cpus = os.cpu_count() or 1
     # Each side twice, alternated, best of two (the CLI: its fastest flow run): a load change on
     # this shared machine then hits both sides of a ratio instead of one. Prefect's share is a
-    # difference of two near-equal times that each move by up to 1.5 s from run to run here, so
-    # its pair runs PREFECT_PAIRS times (three read 2.3-8.2% on the same code).
+    # difference of two near-equal times that each move from run to run, so its pair runs
+    # PREFECT_PAIRS times (docs/performance.md: how much three pairs varied).
     extract_s, meta_s, plain_s, flow_s, startup_s = [], [], [], [], []
     plain_import_s, flow_import_s = [], []
     cli = None

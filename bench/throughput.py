@@ -141,7 +141,7 @@ def run_flow(warc: str, db: str) -> dict[str, float]:
     from newsflow.cli import _ephemeral_settings, _preflight, _warm_import
 
     marks = _dedupe_clock()
-    # As the CLI runs flows: without flow-run heartbeats, whose thread each run waits ~1 s for at
+    # As the CLI runs flows: without flow-run heartbeats, whose thread each run waits up to 1 s for at
     # its end (newsflow.cli._ephemeral_settings says why they are off). The import is the
     # process's first flow run, as in the CLI: its first-run costs are Prefect's, and timed.
     with _ephemeral_settings():
@@ -212,8 +212,8 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
                extract_batch=_PlainTask(mod.extract_batch.fn, pool), finish=finish)
         # The CLI's preflight without its API server, as on the flow side: the database opened
         # (so migrated) and the start-up readying (the same forkserver, a frozen heap). Without
-        # the readying the pair read 3.3% where it read 2.6% with it (medians of five alternated
-        # pairs), mostly the garbage collector walking Prefect's client objects.
+        # the readying the flow side paid for the garbage collector walking Prefect's client
+        # objects and the plain side did not, which inflated Prefect's share.
         _check_db(db)
         _warm_import(None)
         start = time.perf_counter()

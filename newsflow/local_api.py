@@ -1,11 +1,10 @@
 """A temporary local Prefect API for CLI runs when no server is configured.
 
 Prefect would start the same server itself (its "ephemeral" mode), but to do so the CLI process
-imports the whole server application (FastAPI, SQLAlchemy, the ORM models): the flow process
-then held ~170 MB after a first flow instead of ~90 MB, for code that only runs in the server's
-own process (bench/run.py memory section). This starts that server the way Prefect does (its
-uvicorn app factory, the UI off, marked ephemeral), points this process and its children at it,
-and stops it when the process exits.
+imports the whole server application (FastAPI, SQLAlchemy, the ORM models): memory the flow
+process would carry for code that only runs in the server's own process (docs/performance.md).
+This starts that server the way Prefect does (its uvicorn app factory, the UI off, marked
+ephemeral), points this process and its children at it, and stops it when the process exits.
 """
 
 from __future__ import annotations
@@ -26,9 +25,8 @@ PORTS = range(8000, 9000)  # Prefect's own range for its ephemeral server
 _PORT_IN_USE = 3  # uvicorn's exit status when it cannot bind
 # Task-run state events the server's task-run recorder writes per transaction. Prefect's default
 # is 1: three SQLite transactions per task run. Batched, the same rows are written (at 100
-# events, every flush_interval of 5 s, and at shutdown), and the server's CPU during a 2,000-page
-# import went 0.86-0.88 -> 0.47-0.49 s (~0.2 s of either is its idle polling), on the cores the
-# extraction workers need. The server has no UI, so nobody watches those rows land live.
+# events, every flush_interval of 5 s, and at shutdown) for much less of the server's CPU, on the
+# cores the extraction workers need. The server has no UI, so nobody watches those rows land live.
 RECORDER_BATCH_ENV = "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"
 RECORDER_BATCH = "100"
 
@@ -48,7 +46,7 @@ def _free_port() -> int:
 
 # Runs uvicorn's command line in the server process, which first asks Linux to stop it when its
 # parent dies: the atexit stop never runs for a CLI killed outright (SIGKILL, the OOM killer), and
-# the orphaned server would hold ~220 MB and a port until someone noticed. Elsewhere, no-op.
+# the orphaned server would hold its memory and a port until someone noticed. Elsewhere, no-op.
 # Linux signals when the *thread* that started the server ends: start() runs on the CLI's main
 # thread (its commands call it before any flow), so that is the process's end.
 _BOOT = """

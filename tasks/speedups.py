@@ -1,24 +1,24 @@
-"""Faster equivalents of three trafilatura internals: the same output, ~30% less CPU a page.
+"""Faster equivalents of three trafilatura internals, with the same output.
 
 1. Its attribute-matching XPath expressions, run in Python. trafilatura prunes and searches
    each page with a dozen expressions of one shape,
    `.//*[self::div or self::p][re:test(@class, '...') or contains(@id, '...') or ...]`, and
    unions of them (html2txt's BASIC_CLEAN_XPATH). libxml2 calls back into Python for every
-   `re:test` of every candidate element: those expressions were ~45% of extract_page's CPU.
-   Here such an expression is one pass over the candidate elements with Python's `re`, the
-   engine lxml's `re:test` uses too; a union branch that selects by attribute alone is skipped
-   on a page where one search over those attributes' values rules it out. `translate` accepts
-   only these shapes (grammar in `_Parser`); anything else raises NotTranslated and stays
-   XPath, so a trafilatura upgrade that rewrites an expression costs speed, not correctness.
+   `re:test` of every candidate element, which made these expressions the largest part of
+   extract_page's CPU. Here such an expression is one pass over the candidate elements with
+   Python's `re`, the engine lxml's `re:test` uses too; a union branch that selects by attribute
+   alone is skipped on a page where one search over those attributes' values rules it out.
+   `translate` accepts only these shapes (grammar in `_Parser`); anything else raises
+   NotTranslated and stays XPath, so a trafilatura upgrade that rewrites an expression costs
+   speed, not correctness.
 2. Its HTML parser's element classes, looked up in C. lxml.html picks each element's Python
-   class in a Python method, once per element proxy (~1M times for 316 pages); a namespace
-   class registry with the same classes does it in C.
+   class in a Python method, once per element proxy; a namespace class registry with the same
+   classes does it in C.
 3. Its scan of each page's HTML for characters XML forbids, before parsing: a regex character
-   class over ~250k characters, 0.63 ms a page. Encoding the text and deleting control bytes
-   in C tells the same in 0.22 ms; the regex then runs only on a page that has one.
+   class over the whole page. Encoding the text and deleting control bytes in C tells the same
+   faster; the regex then runs only on a page that has one.
 
-Measured on the 316 corpus pages, one process: extract_page 14.6 -> 10.5 ms a page, output
-identical on every page (`make bench` reports the ratio on the bench WARC's pages).
+What this saves is measured by `make bench` (docs/performance.md).
 tests/extract/test_speedups.py checks each translated expression against its XPath, and
 extract_page with and without, on the recorded pages. $NEWSFLOW_STOCK_TRAFILATURA=1 turns them all
 off.
@@ -431,7 +431,7 @@ def _probes(name: str, fn: str, arg: str, flags: str) -> tuple[Probe, ...] | Non
     search = re.compile(arg, re.MULTILINE | (re.IGNORECASE if flags else 0)).search
     if not (flags and arg.isascii() and arg == arg.lower()):
         return ((name, key, lambda joined: search(joined) is not None),)
-    # Ignoring case, sre scans ~5x slower (no literal-prefix search). On ASCII text a lowercase
+    # Ignoring case, sre scans much slower (no literal-prefix search). On ASCII text a lowercase
     # ASCII pattern matches ignoring case exactly where it matches the lowercased text.
     exact = re.compile(arg, re.MULTILINE).search
     return ((name, key,
@@ -447,8 +447,8 @@ def _gate(axis: str, probes: tuple[Probe, ...]) -> Gate:
 
 class _Verdicts(dict[str, bool]):
     """Whether a pattern matches each attribute value seen, remembered: a page repeats its class
-    values (149k values, 36k distinct on the corpus), and trafilatura's long alternations cost
-    ~1.8 us a search against ~40 ns a lookup. A value seen first is searched on the lookup itself."""
+    values, and a search with trafilatura's long alternations costs far more than a dict lookup.
+    A value seen first is searched on the lookup itself."""
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         super().__init__()
@@ -461,11 +461,11 @@ class _Verdicts(dict[str, bool]):
         return verdict
 
 
-_VERDICTS_MAX = 1000  # values per pattern: ~42 patterns, ~1.5 MB a process in all
+_VERDICTS_MAX = 1000  # values per pattern: bounds the memory of a long-lived worker
 
 
 def _on_attribute(fn: str, name: str, arg: str, test: Callable[[str], bool]) -> Predicate:
-    """fn(@name, arg) as one closure (these run ~1,000 times a page each)."""
+    """fn(@name, arg) as one closure (these run once per candidate element of a page)."""
     if fn == "contains":
         return lambda el: arg in el.get(name, "")
     if fn == "starts-with":

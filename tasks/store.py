@@ -17,7 +17,7 @@ from storage import writes
 from storage.db import writer
 
 # Deployments set this to the global concurrency limit created by `newsflow deploy`; strict=True
-# makes a missing limit an error instead of silently not locking (see PREFECT-NOTES.md).
+# makes a missing limit an error instead of silently not locking (see docs/orchestration.md).
 WRITER_LIMIT_ENV = "NEWSFLOW_WRITER_LIMIT"
 
 
@@ -53,9 +53,9 @@ def store_results(db: str, pages: Sequence[RawPage], results: Sequence[Article |
     out = BatchOutcome(failures=failures)
     with guarded_writer(db) as con:
         # Leave the batch in the WAL at close instead of checkpointing: the close-time checkpoint
-        # grew with the table (0.03 s at 3 MB, 0.34 s at 200 MB of raw pages), which made big
-        # imports quadratic and spiked memory. DuckDB still checkpoints inside a commit once the
-        # WAL passes 16 MB, and the run's other writes (finish) checkpoint when they close.
+        # grows with the table, which made big imports quadratic and spiked memory. DuckDB still
+        # checkpoints inside a commit once the WAL passes 16 MB, and the run's other writes
+        # (finish) checkpoint when they close.
         con.execute("PRAGMA disable_checkpoint_on_shutdown")
         writes.store_pages(con, pages)
         new_ids = set(writes.store_articles(con, articles))

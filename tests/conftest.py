@@ -22,7 +22,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
-    """A throwaway Prefect API server for the session (6-9 s once), heartbeats off."""
+    """A throwaway Prefect API server for the session (started once), heartbeats off."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 

@@ -32,7 +32,7 @@ def test_permutations_are_datasketchs() -> None:
 
 
 def test_dedupe_does_not_import_datasketch() -> None:
-    # datasketch pulls in scipy and redis: ~50 MB of the flow process at dedupe's peak.
+    # datasketch pulls in scipy and redis, memory the flow process would carry at dedupe's peak.
     import subprocess
     import sys
 

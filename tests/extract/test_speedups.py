@@ -80,7 +80,7 @@ def test_the_costly_expressions_are_translated() -> None:
                   x.AUTHOR_XPATHS[:1], [sys.modules["trafilatura.baseline"].BASIC_CLEAN_XPATH]):
         for item in group:
             translate(item.original if isinstance(item, Translated) else item)
-    # html2txt's cleaning, on about a third of pages: its cookie-banner branch is skipped on pages
+    # html2txt's cleaning, on many pages: its cookie-banner branch is skipped on pages
     # whose class and id values cannot match it, which is what makes it cheap.
     assert isinstance(sys.modules["trafilatura.baseline"].BASIC_CLEAN_XPATH, speedups._Union)
 

@@ -245,7 +245,7 @@ def test_run_goes_on_and_completes_in_bounded_time_and_memory(run: Run) -> None:
     good = [p for p in FEED_PAGES if PAGES.get(p, (None, "x"))[1] is None] + ["/news/from-sitemap/"]
     assert {str(r[0]) for r in query(run.db, "SELECT url FROM article_records")} == {
         run.url(p) for p in good}
-    # Each bad input costs at most one deadline (3 s) plus retries; measured ~15 s here.
+    # Each bad input costs at most one deadline (3 s) plus retries: 60 s leaves room on a busy box.
     print(f"hostile run: {run.seconds:.1f} s, peak RSS growth {run.peak_rss_growth_mb:.0f} MB")
     assert run.seconds < 60, run.seconds
     # Two 1 GB gzip bombs and two 50 MB bodies went by: the process never held them.
