@@ -14,7 +14,7 @@ from storage.writes import SOURCE_FIELDS, source_fields
 from tasks.warc import read_record
 
 # Articles dedupe has to (re)process: never processed, re-extracted since, or flagged dirty.
-# Spelled here, not in storage.dedupe (which imports numpy, ~0.1-0.2 s): an unchanged run asks
+# Spelled here, not in storage.dedupe (whose numpy import an unchanged run would pay): that run asks
 # dedupe_pending() and needs nothing else of dedupe.
 PENDING_FROM = ("FROM article_records a LEFT JOIN dedupe_articles d USING (article_id) "
                 "WHERE d.article_id IS NULL OR d.dirty OR d.extracted_at <> a.extracted_at")
