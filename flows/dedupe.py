@@ -36,6 +36,11 @@ def _sources_stored(db: str, registry: Registry) -> bool:
         return sources_match(con, registry)
 
 
+def pattern_lists(registry: Registry) -> dict[str, list[str]]:
+    """Each source's sources.toml boilerplate patterns (sources without any left out)."""
+    return {s.name: list(s.boilerplate) for s in registry.sources if s.boilerplate}
+
+
 def keep_lists(registry: Registry) -> dict[str, list[str]]:
     """Each source's sources.toml keep_blocks (every source: an emptied list must be seen)."""
     return {s.name: list(s.keep_blocks) for s in registry.sources}
@@ -76,7 +81,7 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
     # it, so read first: the writer transaction (and its task run) was ~0.2 s of each dedupe.
     if sources_file and not _sources_stored(dbp, registry):
         register_sources(dbp, registry)
-    patterns = {s.name: list(s.boilerplate) for s in registry.sources if s.boilerplate}
+    patterns = pattern_lists(registry)
     keep = keep_lists(registry)
     # The allow-lists may have changed since the last run: set aside what they now match and
     # flag its pages, so the loop below cleans them again.

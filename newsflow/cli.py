@@ -319,6 +319,85 @@ def stories(limit: Annotated[int, typer.Option("--limit", "-n", help="How many s
         out.print(table)
 
 
+# --- newsflow boilerplate: what dedupe learned as each site's chrome -------------------------
+
+boilerplate_app = typer.Typer(no_args_is_help=True, help=(
+    "Paragraphs dedupe learned as a site's boilerplate: list them, forget one. A source's "
+    "keep_blocks in sources.toml keeps paragraphs from ever being learned."))
+app.add_typer(boilerplate_app, name="boilerplate")
+SAMPLE_CHARS = 80
+
+
+def _existing_db(db: str | None) -> str:
+    """The database path, migrated; a missing file is an error naming it."""
+    from newsflow.errors import InputFileError
+    from storage.db import db_path
+
+    path = db_path(db)
+    if not path.is_file():
+        raise InputFileError(str(path), "no such database (import or ingest something first)")
+    _check_db(str(path))  # the kept-blocks table comes with a migration
+    return str(path)
+
+
+def _stripped(sample: str, kept: str | None) -> str:
+    """Where a block is stripped from articles.text (tasks.boilerplate.stored_text's rule)."""
+    from tasks.boilerplate import chrome_kind
+
+    if kept is not None:
+        return "never (forgotten)" if kept == "forget" else "never (keep_blocks)"
+    kind = chrome_kind(sample)
+    return f"everywhere ({kind})" if kind else "at edges only"
+
+
+@boilerplate_app.command("list")
+def boilerplate_list(
+        site: Annotated[str | None, typer.Argument(help="Only this site (source name).")] = None,
+        db: DbOpt = None,
+        format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table"
+        ) -> None:
+    """Learned (and forgotten or kept) blocks: site, block, pages, sample, learned_at, stripped."""
+    from storage import dedupe as store
+    from storage.db import reader
+
+    if format not in ("table", "csv", "json"):
+        raise typer.BadParameter("must be table, csv or json", param_hint="--format")
+    with reader(_existing_db(db)) as con:
+        blocks = store.list_blocks(con, site)
+    if not blocks and format == "table":
+        out.print(f"no learned boilerplate{f' for site {site!r}' if site else ''}")
+        return
+    cut = SAMPLE_CHARS if format == "table" else None
+    _print_rows(["site", "block", "pages", "sample", "learned_at", "stripped"],
+                [(b.site, b.block_hash, b.pages, b.sample[:cut], b.learned_at,
+                  _stripped(b.sample, b.kept)) for b in blocks], format)
+
+
+@boilerplate_app.command("forget")
+def boilerplate_forget(site: Annotated[str, typer.Argument(help="The site (source name).")],
+                       block: Annotated[str, typer.Argument(help="The block hash (`list`).")],
+                       db: DbOpt = None, sources: SourcesOpt = None) -> None:
+    """Forget a learned block for good and re-clean the stored articles that held it."""
+    from flows.dedupe import keep_lists, pattern_lists
+    from newsflow.config import load_registry
+    from tasks.dedupe import forget_block, run_all
+    from tasks.store import guarded_writer
+
+    registry = load_registry(sources)  # the re-cleaning applies the sources' patterns
+    path = _existing_db(db)
+    with guarded_writer(path) as con:
+        try:
+            flagged = forget_block(con, site, block.strip().lower())
+        except KeyError:
+            raise NewsflowError(f"{path}: site {site!r} has no learned block {block!r} (see "
+                                f"`newsflow boilerplate list {site}`)") from None
+    # The dedupe, plainly: it re-cleans the flagged articles from raw_text and re-signs them.
+    stats = run_all(path, patterns=pattern_lists(registry), keep=keep_lists(registry))
+    out.print(f"forgot block {block} of {site}: {flagged} stored articles flagged, "
+              f"{stats.recleaned} texts re-cleaned, {stats.articles_processed} articles re-signed",
+              soft_wrap=True)
+
+
 def _print_stats(what: str, stats: Any) -> None:
     if not isinstance(stats, dict):
         return
