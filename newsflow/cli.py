@@ -119,6 +119,14 @@ def _check_db(db: str | None) -> None:
         pass
 
 
+def _db_param(db: str | None) -> str:
+    """--db as flows get it: absolute, so the run, its event and the dedupe deployment it
+    triggers (working in another folder) all name the same file."""
+    from storage.db import db_path
+
+    return str(db_path(db))
+
+
 def _use_local_api(meanwhile: Callable[[], object] | None = None) -> None:
     """Run this command's flows against a temporary local API server (newsflow.local_api).
 
@@ -143,7 +151,7 @@ def run(source: Annotated[str | None, typer.Option(help="Only this source (its n
 
     select_sources(load_registry(sources), source)  # config errors before any flow starts
     _preflight(db)
-    stats = ingest(source=source, sources_file=sources, db=db, show_progress=True)
+    stats = ingest(source=source, sources_file=sources, db=_db_param(db), show_progress=True)
     _print_stats("ingest", stats)
 
 
@@ -170,7 +178,7 @@ def import_warc_cmd(files: Annotated[list[Path], typer.Argument(help="WARC files
     _preflight(db, warm=lambda: _warm_import(workers))
     from flows.import_warc import import_warc
 
-    stats = import_warc(paths=[str(f) for f in files], sources_file=sources, db=db,
+    stats = import_warc(paths=[str(f) for f in files], sources_file=sources, db=_db_param(db),
                         workers=workers, show_progress=True, copy_raw=copy_raw)
     _print_stats("import-warc", stats)
 
@@ -289,7 +297,7 @@ def dedupe_cmd(db: DbOpt = None, sources: SourcesOpt = None) -> None:
     _preflight(db)
     from flows.dedupe import dedupe
 
-    stats = dedupe(db=db, sources_file=sources)
+    stats = dedupe(db=_db_param(db), sources_file=sources)
     out.print(f"[bold]dedupe[/bold]: {stats['articles_processed']} articles processed, "
               f"{stats['new_stories']} new stories, {stats['copies_merged']} copies merged, "
               f"{stats['boilerplate_learned']} boilerplate blocks learned")
