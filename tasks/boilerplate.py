@@ -158,18 +158,20 @@ LABEL_WORDS = 8
 # Kinds of chrome a learned block may be wherever it stands: disclaimers and legal lines,
 # calls to action, bylines, newsletter and share lines. Searched in the normalized block.
 CHROME_KINDS = {
+    # Specific phrases only: a story's own paragraph may well mention copyright or trademarks.
     "disclaimer": re.compile(
-        r"denial of responsibility|disclaimer|all rights reserved|\btrademarks?\b|copyright|"
-        r"©|\(c\) \d{4}|\bdmca\b|automatic aggregator|do not claim ownership|for any complaint|"
-        r"views expressed|(originally|first) (appeared|published)|republished (with|from|by)|"
-        r"this (article|story|content) (was|is) (produced|written|provided|generated)"),
+        r"denial of responsibility|disclaimer:|all rights reserved|trademarks belong|"
+        r"^(©|\(c\) \d{4}|copyright (©|\(c\)|\d{4}))|\bdmca\b|automatic aggregator|"
+        r"do not claim ownership|for any complaint|views expressed (here|in this)|"
+        r"(originally|first) (appeared|published) (on|in|at|by)|"
+        r"republished (with permission|from|under)"),
     "call to action": re.compile(
         r"^(subscribe|sign up|click here|read more|read also|see also|related\b|also read|"
         r"watch:|listen:|download (our|the)|get (our|the latest)|join (us|our)|support (us|our)|"
         r"donate|leave a (comment|reply)|comments?\b|advertisement|sponsored|scroll to continue)|"
-        r"subscribe (to|now|today)|sign up (for|to)|follow us (on|at)|\bnewsletter\b"),
+        r"subscribe (to|now|today)|sign up (for|to)|follow us (on|at)|(our|the) newsletter"),
     "byline": re.compile(
-        r"^(by|written by|reporting by|editing by|photo:|image:|credit:|source:)\s|"
+        r"^(written by|reporting by|editing by|photo:|image:|credit:|source:)\s|"
         r"contributed to this report|staff (writer|reporter)|getty images"),
     "share": re.compile(r"^(share|tweet|email|print|whatsapp|facebook|twitter|linkedin)\b"
                         r"(\W+(this|on|via|article|story|facebook|twitter|email|linkedin|x)\b.*)?$"),

@@ -66,6 +66,11 @@ def test_learned_block_at_an_edge_or_of_a_chrome_kind_goes() -> None:
     inside = stored_text("\n".join([story[0], DISCLAIMER[0], CONTEXT, story[1]]), learned)
     assert inside == "\n".join([story[0], CONTEXT, story[1]])  # a disclaimer goes anywhere
     assert chrome_kind(DISCLAIMER[0]) == "disclaimer" and chrome_kind(CONTEXT) is None
+    # A story's own paragraph about copyright is no disclaimer; a newsletter pitch is chrome.
+    assert chrome_kind("The lawsuit alleges copyright infringement by the company over the "
+                       "songs it used in its adverts.") is None
+    assert chrome_kind("Sign up for our free daily newsletter to get the top stories in your "
+                       "inbox.") == "call to action"
 
 
 def newsflow(*args: str) -> subprocess.CompletedProcess[str]:
