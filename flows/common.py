@@ -18,6 +18,10 @@ from storage.reads import dedupe_pending
 from tasks.store import BatchOutcome, guarded_writer
 
 INGESTED_EVENT = "news.articles.ingested"
+# Resource label of the event: "pending" when the run left its new articles to the dedupe
+# deployment (whose trigger in prefect.yaml matches only that), "done" when it deduped them
+# itself. One dedupe per ingest, whichever side runs it.
+DEDUPE_LABEL = "newsflow.dedupe"
 T = TypeVar("T")
 
 
@@ -79,7 +83,7 @@ def close_run(con: duckdb.DuckDBPyConnection, run_id: str, stats: RunStats, *,
 
 
 def publish(db: str, run_id: str, flow: str, stats: RunStats, failing: dict[str, int]) -> None:
-    """Publish the per-source table artifact and emit the ingested event."""
+    """Publish the per-source table artifact."""
     rows = stats.rows()
     for row in rows:  # sources failing several runs in a row stand out in the UI
         n = failing.get(row["source"])
@@ -91,16 +95,31 @@ def publish(db: str, run_id: str, flow: str, stats: RunStats, failing: dict[str,
                     f"{stats.failed} failures"
                     + (f"; flagged sources: {', '.join(sorted(failing))}" if failing else ""),
     )
+
+
+def announce(db: str, run_id: str, flow: str, stats: RunStats, *, deduped: bool) -> bool:
+    """Emit the ingested event when the run stored new articles (returns whether it did).
+
+    deduped: the run ran the dedupe itself (a CLI run): the event says so and the dedupe
+    deployment stands down; otherwise (a deployment's run) it runs on this event. A run that
+    stored nothing emits nothing: no empty dedupe runs.
+    """
+    if not stats.new_articles:
+        return False
+    state = "done" if deduped else "pending"
     emit_event(
         event=INGESTED_EVENT,
-        resource={"prefect.resource.id": f"newsflow.db.{db}", "prefect.resource.name": db},
+        resource={"prefect.resource.id": f"newsflow.db.{db}", "prefect.resource.name": db,
+                  DEDUPE_LABEL: state},
         payload={"run_id": run_id, "flow": flow, "db": db, "new_articles": stats.new_articles,
-                 "failed": stats.failed},
+                 "failed": stats.failed, "dedupe": state},
     )
+    return True
 
 
 def finish(db: str, run_id: str, flow: str, stats: RunStats, *, status: str = "completed") -> None:
-    """Close the run record, publish the per-source table artifact and emit the ingested event."""
+    """Close the run record and publish the per-source table artifact (announce() follows,
+    once the run's own dedupe, if any, is done)."""
     with guarded_writer(db) as con:
         failing = close_run(con, run_id, stats, status=status)
     publish(db, run_id, flow, stats, failing)

@@ -18,6 +18,7 @@ from storage.reads import sources_match
 from tasks.dedupe import (
     DedupeStats,
     add_stats,
+    apply_keep_blocks,
     batch_size_for,
     match_batch,
     prepare_batch,
@@ -33,6 +34,16 @@ def _sources_stored(db: str, registry: Registry) -> bool:
     """Whether the database already holds the registry's sources as they are."""
     with reader(db) as con:
         return sources_match(con, registry)
+
+
+def pattern_lists(registry: Registry) -> dict[str, list[str]]:
+    """Each source's sources.toml boilerplate patterns (sources without any left out)."""
+    return {s.name: list(s.boilerplate) for s in registry.sources if s.boilerplate}
+
+
+def keep_lists(registry: Registry) -> dict[str, list[str]]:
+    """Each source's sources.toml keep_blocks (every source: an emptied list must be seen)."""
+    return {s.name: list(s.keep_blocks) for s in registry.sources}
 
 
 def _cell(value: Any) -> str:
@@ -70,14 +81,18 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
     # it, so read first: the writer transaction (and its task run) was ~0.2 s of each dedupe.
     if sources_file and not _sources_stored(dbp, registry):
         register_sources(dbp, registry)
-    patterns = {s.name: list(s.boilerplate) for s in registry.sources if s.boilerplate}
+    patterns = pattern_lists(registry)
+    keep = keep_lists(registry)
+    # The allow-lists may have changed since the last run: set aside what they now match and
+    # flag its pages, so the loop below cleans them again.
+    apply_keep_blocks(dbp, keep)
     total = DedupeStats()
     batches = 0
     size = batch_size_for(dbp, batch_size)
     # A read before each round: the round after the last batch found nothing to do in a writer
     # transaction and a task run of its own (~0.2 s of a 2,000-page import's dedupe).
     while anything_to_dedupe(dbp):
-        prepared = prepare_batch(dbp, size, patterns)
+        prepared = prepare_batch(dbp, size, patterns, keep)
         if not prepared.items:
             break
         # quote(): Prefect would otherwise walk every article, signature and edge of the

@@ -13,7 +13,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 
-from flows.common import RunStats, anything_to_dedupe, begin, finish, unwalked
+from flows.common import RunStats, announce, anything_to_dedupe, begin, finish, unwalked
 from newsflow.config import load_registry
 from newsflow.progress import Progress
 from newsflow.types import Article, Failure, RawPage, Registry
@@ -149,6 +149,7 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
     if run_dedupe:
         give_back_memory()  # the import's high-water mark, before dedupe adds its own
         run_dedupe_flow(dbp, registry.path)
+    announce(dbp, run_id, "import-warc", stats, deduped=run_dedupe)
     return stats.as_dict()
 
 

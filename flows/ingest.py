@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger, runtime
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import RunStats, close_run, publish
+from flows.common import RunStats, announce, close_run, publish
 from newsflow.config import load_registry
 from newsflow.errors import ConfigError
 from newsflow.progress import Progress
@@ -189,4 +189,6 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
         from flows.dedupe import dedupe as dedupe_flow
 
         dedupe_flow(db=dbp, sources_file=registry.path)
+    # After the dedupe: the event tells the dedupe deployment whether it is still to run.
+    announce(dbp, run_id, "ingest", stats, deduped=run_dedupe)
     return stats.as_dict()

@@ -11,7 +11,7 @@ from prefect import flow, get_run_logger, runtime
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import RunStats, begin, finish
+from flows.common import RunStats, announce, begin, finish
 from flows.import_warc import run_dedupe_flow
 from newsflow.config import load_registry
 from newsflow.types import Article, Failure, RawPage
@@ -95,8 +95,9 @@ def reextract(source: str | None = None, db: str | None = None, sources_file: st
         drain(keep=0)
     logger.info("re-extracted %d articles (%d new), %d pages failed extraction",
                 reextracted, stats.new_articles, stats.failed)
-    # The same event as ingest: the dedupe deployment re-runs on the new text.
     finish(dbp, run_id, "reextract", stats)
     if run_dedupe:
         run_dedupe_flow(dbp, load_registry(sources_file).path)
+    # The same event as ingest: the dedupe deployment re-runs on the new text, unless done here.
+    announce(dbp, run_id, "reextract", stats, deduped=run_dedupe)
     return {**stats.as_dict(), "reextracted": reextracted}

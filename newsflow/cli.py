@@ -119,6 +119,14 @@ def _check_db(db: str | None) -> None:
         pass
 
 
+def _db_param(db: str | None) -> str:
+    """--db as flows get it: absolute, so the run, its event and the dedupe deployment it
+    triggers (working in another folder) all name the same file."""
+    from storage.db import db_path
+
+    return str(db_path(db))
+
+
 def _use_local_api(meanwhile: Callable[[], object] | None = None) -> None:
     """Run this command's flows against a temporary local API server (newsflow.local_api).
 
@@ -143,7 +151,7 @@ def run(source: Annotated[str | None, typer.Option(help="Only this source (its n
 
     select_sources(load_registry(sources), source)  # config errors before any flow starts
     _preflight(db)
-    stats = ingest(source=source, sources_file=sources, db=db, show_progress=True)
+    stats = ingest(source=source, sources_file=sources, db=_db_param(db), show_progress=True)
     _print_stats("ingest", stats)
 
 
@@ -170,7 +178,7 @@ def import_warc_cmd(files: Annotated[list[Path], typer.Argument(help="WARC files
     _preflight(db, warm=lambda: _warm_import(workers))
     from flows.import_warc import import_warc
 
-    stats = import_warc(paths=[str(f) for f in files], sources_file=sources, db=db,
+    stats = import_warc(paths=[str(f) for f in files], sources_file=sources, db=_db_param(db),
                         workers=workers, show_progress=True, copy_raw=copy_raw)
     _print_stats("import-warc", stats)
 
@@ -289,7 +297,7 @@ def dedupe_cmd(db: DbOpt = None, sources: SourcesOpt = None) -> None:
     _preflight(db)
     from flows.dedupe import dedupe
 
-    stats = dedupe(db=db, sources_file=sources)
+    stats = dedupe(db=_db_param(db), sources_file=sources)
     out.print(f"[bold]dedupe[/bold]: {stats['articles_processed']} articles processed, "
               f"{stats['new_stories']} new stories, {stats['copies_merged']} copies merged, "
               f"{stats['boilerplate_learned']} boilerplate blocks learned")
@@ -317,6 +325,85 @@ def stories(limit: Annotated[int, typer.Option("--limit", "-n", help="How many s
         for _, curl, csource, _, sim, method in (c for c in copies if c[0] == sid):
             table.add_row("copy", str(csource), f"{sim:.3f}", str(method), str(curl))
         out.print(table)
+
+
+# --- newsflow boilerplate: what dedupe learned as each site's chrome -------------------------
+
+boilerplate_app = typer.Typer(no_args_is_help=True, help=(
+    "Paragraphs dedupe learned as a site's boilerplate: list them, forget one. A source's "
+    "keep_blocks in sources.toml keeps paragraphs from ever being learned."))
+app.add_typer(boilerplate_app, name="boilerplate")
+SAMPLE_CHARS = 80
+
+
+def _existing_db(db: str | None) -> str:
+    """The database path, migrated; a missing file is an error naming it."""
+    from newsflow.errors import InputFileError
+    from storage.db import db_path
+
+    path = db_path(db)
+    if not path.is_file():
+        raise InputFileError(str(path), "no such database (import or ingest something first)")
+    _check_db(str(path))  # the kept-blocks table comes with a migration
+    return str(path)
+
+
+def _stripped(sample: str, kept: str | None) -> str:
+    """Where a block is stripped from articles.text (tasks.boilerplate.stored_text's rule)."""
+    from tasks.boilerplate import chrome_kind
+
+    if kept is not None:
+        return "never (forgotten)" if kept == "forget" else "never (keep_blocks)"
+    kind = chrome_kind(sample)
+    return f"everywhere ({kind})" if kind else "at edges only"
+
+
+@boilerplate_app.command("list")
+def boilerplate_list(
+        site: Annotated[str | None, typer.Argument(help="Only this site (source name).")] = None,
+        db: DbOpt = None,
+        format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table"
+        ) -> None:
+    """Learned (and forgotten or kept) blocks: site, block, pages, sample, learned_at, stripped."""
+    from storage import dedupe as store
+    from storage.db import reader
+
+    if format not in ("table", "csv", "json"):
+        raise typer.BadParameter("must be table, csv or json", param_hint="--format")
+    with reader(_existing_db(db)) as con:
+        blocks = store.list_blocks(con, site)
+    if not blocks and format == "table":
+        out.print(f"no learned boilerplate{f' for site {site!r}' if site else ''}")
+        return
+    cut = SAMPLE_CHARS if format == "table" else None
+    _print_rows(["site", "block", "pages", "sample", "learned_at", "stripped"],
+                [(b.site, b.block_hash, b.pages, b.sample[:cut], b.learned_at,
+                  _stripped(b.sample, b.kept)) for b in blocks], format)
+
+
+@boilerplate_app.command("forget")
+def boilerplate_forget(site: Annotated[str, typer.Argument(help="The site (source name).")],
+                       block: Annotated[str, typer.Argument(help="The block hash (`list`).")],
+                       db: DbOpt = None, sources: SourcesOpt = None) -> None:
+    """Forget a learned block for good and re-clean the stored articles that held it."""
+    from flows.dedupe import keep_lists, pattern_lists
+    from newsflow.config import load_registry
+    from tasks.dedupe import forget_block, run_all
+    from tasks.store import guarded_writer
+
+    registry = load_registry(sources)  # the re-cleaning applies the sources' patterns
+    path = _existing_db(db)
+    with guarded_writer(path) as con:
+        try:
+            flagged = forget_block(con, site, block.strip().lower())
+        except KeyError:
+            raise NewsflowError(f"{path}: site {site!r} has no learned block {block!r} (see "
+                                f"`newsflow boilerplate list {site}`)") from None
+    # The dedupe, plainly: it re-cleans the flagged articles from raw_text and re-signs them.
+    stats = run_all(path, patterns=pattern_lists(registry), keep=keep_lists(registry))
+    out.print(f"forgot block {block} of {site}: {flagged} stored articles flagged, "
+              f"{stats.recleaned} texts re-cleaned, {stats.articles_processed} articles re-signed",
+              soft_wrap=True)
 
 
 def _print_stats(what: str, stats: Any) -> None:

@@ -23,7 +23,7 @@ DEFAULT_RESOURCE = "data/sources.toml"
 _TOP_KEYS = ("sources", "fetch")
 _REQUIRED_KEYS = ("name", "publisher", "kind", "domains")
 _SOURCE_KEYS = (*_REQUIRED_KEYS, "feeds", "sitemaps", "pages", "enabled", "boilerplate",
-                "min_delay", "max_concurrency")
+                "min_delay", "max_concurrency", "keep_blocks")
 # Hostnames (and IPv4 literals, which tests on 127.0.0.1 need); no scheme, port or path.
 _HOST_RE = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$")
 # FetchSettings fields that must be > 0 (the others, counts and backoff, may be 0).
@@ -128,6 +128,7 @@ def _parse_source(raw: Mapping[str, Any], index: int, path: str) -> Source:
         pages=_urls(raw, "pages", fail),
         enabled=_bool(raw, "enabled", True, fail),
         boilerplate=_patterns(raw, fail),
+        keep_blocks=_keep_blocks(raw, fail),
         min_delay=_number(raw, "min_delay", 1.0, 0.0, fail),
         max_concurrency=_integer(raw, "max_concurrency", 2, 1, fail),
     )
@@ -208,6 +209,20 @@ def _patterns(raw: Mapping[str, Any], fail: _Fail) -> tuple[str, ...]:
         except re.error as exc:
             raise fail("boilerplate", f"invalid regex {pattern!r}: {exc}") from None
     return tuple(patterns)
+
+
+def _keep_blocks(raw: Mapping[str, Any], fail: _Fail) -> tuple[str, ...]:
+    """The allow-list of learned boilerplate: regexes (case-insensitive) or plain texts."""
+    entries = _string_list(raw, "keep_blocks", fail)
+    for entry in entries:
+        if not entry:
+            raise fail("keep_blocks", "must not hold an empty string (it would keep every block)")
+        try:
+            re.compile(entry)
+        except re.error as exc:
+            raise fail("keep_blocks", f"invalid regex {entry!r}: {exc} (escape it, e.g. "
+                                      "\\( for a literal parenthesis)") from None
+    return tuple(entries)
 
 
 def _bool(raw: Mapping[str, Any], key: str, default: bool, fail: _Fail) -> bool:

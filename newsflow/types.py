@@ -23,6 +23,7 @@ class Source:
     pages: tuple[str, ...] = ()
     enabled: bool = True
     boilerplate: tuple[str, ...] = ()  # extra regex patterns of lines to strip
+    keep_blocks: tuple[str, ...] = ()  # learned blocks never to strip (regexes or texts)
     min_delay: float = 1.0  # seconds between two requests to one host
     max_concurrency: int = 2  # parallel requests to one host
 

@@ -34,8 +34,12 @@ _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>\S+)(?: \(PID (
 
 
 def db_path(explicit: str | Path | None = None) -> Path:
-    """The database file: --db, else $NEWSFLOW_DB, else news.duckdb in the working directory."""
-    return Path(explicit or os.environ.get("NEWSFLOW_DB") or DEFAULT_DB)
+    """The database file: --db, else $NEWSFLOW_DB, else news.duckdb in the working directory.
+
+    Absolute: the path travels into flow parameters, events and deployments, whose runs work in
+    other folders (a worker runs in the checkout), and must name the same file there.
+    """
+    return Path(explicit or os.environ.get("NEWSFLOW_DB") or DEFAULT_DB).resolve()
 
 
 # DuckDB's buffer pool cap (its own default is 80% of RAM; beyond the cap it spills to disk).

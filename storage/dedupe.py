@@ -198,7 +198,8 @@ def block_candidates(con: duckdb.DuckDBPyConnection, min_pages: int, sample: int
         "WITH mine AS (SELECT DISTINCT d.site, d.block_hash FROM dedupe_blocks d "
         "              JOIN _batch b USING (article_id)), "
         "cand AS (SELECT site, block_hash FROM mine "
-        "         ANTI JOIN boilerplate_blocks k USING (site, block_hash)), "
+        "         ANTI JOIN boilerplate_blocks k USING (site, block_hash) "
+        "         ANTI JOIN boilerplate_kept x USING (site, block_hash)), "
         "hits AS (SELECT DISTINCT site, block_hash, article_id FROM dedupe_blocks "
         "         SEMI JOIN cand USING (site, block_hash)) "
         "SELECT site, block_hash, count(*), list(article_id ORDER BY article_id)[1:$2] "
@@ -233,19 +234,111 @@ def learn_blocks(con: duckdb.DuckDBPyConnection,
     _drop(con, "_learned")
 
 
-def mark_dirty(con: duckdb.DuckDBPyConnection, blocks: Sequence[tuple[str, str]]) -> int:
-    """Flag the processed pages outside the batch (needs batch_view) holding any of these
-    (site, block) pairs for re-cleaning, in one statement; returns how many."""
+def mark_dirty(con: duckdb.DuckDBPyConnection, blocks: Sequence[tuple[str, str]], *,
+               batch: bool = True) -> int:
+    """Flag the processed pages holding any of these (site, block) pairs for re-cleaning, in
+    one statement; returns how many. batch: only pages outside the batch (needs batch_view)."""
     if not blocks:
         return 0
     sites, hashes = (list(c) for c in zip(*blocks, strict=True))
     _table(con, "_dirty", {"site": sites, "block_hash": hashes})
+    outside = "AND article_id NOT IN (SELECT article_id FROM _batch) " if batch else ""
     rows = con.execute(
         "UPDATE dedupe_articles SET dirty = TRUE WHERE NOT dirty AND article_id IN ("
         "SELECT article_id FROM dedupe_blocks SEMI JOIN _dirty USING (site, block_hash)) "
-        "AND article_id NOT IN (SELECT article_id FROM _batch) RETURNING article_id").fetchall()
+        f"{outside}RETURNING article_id").fetchall()
     _drop(con, "_dirty")
     return len(rows)
+
+
+# --- blocks set aside: forgotten by a user, or on a source's allow-list ----------------------
+
+KEPT_BY_FORGET = "forget"  # `newsflow boilerplate forget`
+KEPT_BY_LIST = "keep_blocks"  # sources.toml keep_blocks
+
+
+@dataclass(kw_only=True, frozen=True)
+class BlockRow:
+    """A learned or set-aside block, as `newsflow boilerplate list` shows it."""
+
+    site: str
+    block_hash: str
+    pages: int
+    sample: str
+    learned_at: datetime
+    kept: str | None  # None: learned; else why it is set aside (KEPT_BY_*)
+
+
+def list_blocks(con: duckdb.DuckDBPyConnection, site: str | None = None) -> list[BlockRow]:
+    """Learned and set-aside blocks (of one site), by site and most pages first."""
+    rows = con.execute(
+        "SELECT site, block_hash, pages, sample, learned_at, NULL FROM boilerplate_blocks "
+        "WHERE $1 IS NULL OR site = $1 UNION ALL "
+        "SELECT site, block_hash, pages, sample, learned_at, reason FROM boilerplate_kept "
+        "WHERE $1 IS NULL OR site = $1 ORDER BY 1, 3 DESC, 2", [site]).fetchall()
+    return [BlockRow(site=r[0], block_hash=r[1], pages=int(r[2]), sample=r[3], learned_at=r[4],
+                     kept=r[5]) for r in rows]
+
+
+def learned_samples(con: duckdb.DuckDBPyConnection, sites: Iterable[str]
+                    ) -> list[tuple[str, str, str]]:
+    """(site, block_hash, sample) of the blocks learned for these sites."""
+    names = sorted(set(sites))
+    if not names:
+        return []
+    return [(r[0], r[1], r[2]) for r in con.execute(
+        "SELECT site, block_hash, sample FROM boilerplate_blocks WHERE site IN (SELECT unnest(?))",
+        [names]).fetchall()]
+
+
+def kept_blocks(con: duckdb.DuckDBPyConnection, reason: str) -> list[tuple[str, str, str]]:
+    """(site, block_hash, sample) of the blocks set aside for this reason."""
+    return [(r[0], r[1], r[2]) for r in con.execute(
+        "SELECT site, block_hash, sample FROM boilerplate_kept WHERE reason = ?",
+        [reason]).fetchall()]
+
+
+def block_state(con: duckdb.DuckDBPyConnection, site: str, block_hash: str) -> str | None:
+    """'learned', the reason a block is set aside, or None when the site has no such block."""
+    row = con.execute(
+        "SELECT 'learned' FROM boilerplate_blocks WHERE site = $1 AND block_hash = $2 UNION ALL "
+        "SELECT reason FROM boilerplate_kept WHERE site = $1 AND block_hash = $2",
+        [site, block_hash]).fetchone()
+    return str(row[0]) if row else None
+
+
+def set_aside(con: duckdb.DuckDBPyConnection, blocks: Sequence[tuple[str, str]], reason: str
+              ) -> int:
+    """Move learned (site, block) pairs to boilerplate_kept (never learned again while there)
+    and flag the pages holding them for re-cleaning; returns how many pages."""
+    if not blocks:
+        return 0
+    sites, hashes = (list(c) for c in zip(*blocks, strict=True))
+    _table(con, "_aside", {"site": sites, "block_hash": hashes})
+    con.execute("INSERT INTO boilerplate_kept SELECT site, block_hash, pages, sample, learned_at, "
+                "?, ? FROM boilerplate_blocks SEMI JOIN _aside USING (site, block_hash) "
+                "ON CONFLICT DO UPDATE SET reason = excluded.reason, kept_at = excluded.kept_at",
+                [reason, _now()])
+    con.execute("DELETE FROM boilerplate_blocks WHERE (site, block_hash) IN "
+                "(SELECT (site, block_hash) FROM _aside)")
+    _drop(con, "_aside")
+    return mark_dirty(con, blocks, batch=False)
+
+
+def relabel_kept(con: duckdb.DuckDBPyConnection, site: str, block_hash: str, reason: str) -> None:
+    """Change why a set-aside block is kept."""
+    con.execute("UPDATE boilerplate_kept SET reason = ?, kept_at = ? WHERE site = ? "
+                "AND block_hash = ?", [reason, _now(), site, block_hash])
+
+
+def unkeep(con: duckdb.DuckDBPyConnection, blocks: Sequence[tuple[str, str]]) -> None:
+    """Drop these (site, block) pairs from boilerplate_kept: they may be learned again."""
+    if blocks:
+        sites, hashes = (list(c) for c in zip(*blocks, strict=True))
+        _table(con, "_unkeep", {"site": sites, "block_hash": hashes})
+        con.execute("DELETE FROM boilerplate_kept WHERE (site, block_hash) IN "
+                    "(SELECT (site, block_hash) FROM _unkeep)")
+        _drop(con, "_unkeep")
 
 
 def update_texts(con: duckdb.DuckDBPyConnection, texts: Sequence[tuple[str, str]]) -> None:

@@ -275,6 +275,25 @@ JOIN (SELECT sm.story_id, count(*) AS member_count, min(r.fetched_at) AS first_s
       GROUP BY sm.story_id) c USING (story_id)
 WHERE m.role = 'original';
 """),
+    Migration(version=9, name="boilerplate kept blocks", sql="""
+-- Learned blocks set aside: forgotten by `newsflow boilerplate forget` (reason 'forget') or
+-- matched by a source's sources.toml keep_blocks (reason 'keep_blocks'). A block here is never
+-- learned again; a keep_blocks row goes when its entry leaves sources.toml.
+CREATE TABLE boilerplate_kept (
+    site       VARCHAR NOT NULL,
+    block_hash VARCHAR NOT NULL,
+    pages      INTEGER NOT NULL,
+    sample     VARCHAR NOT NULL,
+    learned_at TIMESTAMPTZ NOT NULL,
+    reason     VARCHAR NOT NULL,
+    kept_at    TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (site, block_hash)
+);
+-- Texts cleaned before learned blocks were kept inside stories lost those paragraphs: the
+-- next dedupe cleans them again from raw_text.
+UPDATE dedupe_articles SET dirty = TRUE WHERE NOT dirty AND article_id IN (
+    SELECT article_id FROM dedupe_blocks SEMI JOIN boilerplate_blocks USING (site, block_hash));
+"""),
 ]
 
 

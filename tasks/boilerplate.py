@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 # A block on this many pages of a site, each about something else, is the site's chrome.
@@ -142,3 +142,79 @@ def is_boilerplate(pages: Sequence[PageLines]) -> bool:
     """True when the blocks these pages all hold recur on MIN_PAGES pages about different
     things."""
     return len(pages) >= MIN_PAGES and distinct_pages(pages) >= MIN_PAGES
+
+
+# --- what of a learned block leaves articles.text ---------------------------------------------
+#
+# Learning says a block recurs on unrelated pages of a site; it does not say the block is
+# chrome wherever it stands. A site may repeat a context paragraph ("X has denied the claims")
+# inside several of its own stories: readers need it there. So articles.text loses a learned
+# block only where it is chrome by position or by kind; signatures (signing_text) still ignore
+# every learned block, so copies match as before.
+
+# Lines this short are labels ("ADVERTISEMENT", "DMCA compliant image", "Leave a Comment"),
+# not story paragraphs: a learned one goes wherever it stands.
+LABEL_WORDS = 8
+# Kinds of chrome a learned block may be wherever it stands: disclaimers and legal lines,
+# calls to action, bylines, newsletter and share lines. Searched in the normalized block.
+CHROME_KINDS = {
+    # Specific phrases only: a story's own paragraph may well mention copyright or trademarks.
+    "disclaimer": re.compile(
+        r"denial of responsibility|disclaimer:|all rights reserved|trademarks belong|"
+        r"^(©|\(c\) \d{4}|copyright (©|\(c\)|\d{4}))|\bdmca\b|automatic aggregator|"
+        r"do not claim ownership|for any complaint|views expressed (here|in this)|"
+        r"(originally|first) (appeared|published) (on|in|at|by)|"
+        r"republished (with permission|from|under)"),
+    "call to action": re.compile(
+        r"^(subscribe|sign up|click here|read more|read also|see also|related\b|also read|"
+        r"watch:|listen:|download (our|the)|get (our|the latest)|join (us|our)|support (us|our)|"
+        r"donate|leave a (comment|reply)|comments?\b|advertisement|sponsored|scroll to continue)|"
+        r"subscribe (to|now|today)|sign up (for|to)|follow us (on|at)|(our|the) newsletter"),
+    "byline": re.compile(
+        r"^(written by|reporting by|editing by|photo:|image:|credit:|source:)\s|"
+        r"contributed to this report|staff (writer|reporter)|getty images"),
+    "share": re.compile(r"^(share|tweet|email|print|whatsapp|facebook|twitter|linkedin)\b"
+                        r"(\W+(this|on|via|article|story|facebook|twitter|email|linkedin|x)\b.*)?$"),
+}
+
+
+def chrome_kind(line: str) -> str | None:
+    """The kind of chrome a block is whatever its position ('label' for a short line), or None."""
+    norm = normalize_block(line)
+    if len(norm.split()) < LABEL_WORDS:
+        return "label"
+    return next((kind for kind, rx in CHROME_KINDS.items() if rx.search(norm)), None)
+
+
+def keep_matcher(entries: Sequence[str]) -> Callable[[str], bool]:
+    """Whether a block is on a source's allow-list (sources.toml `keep_blocks`): an entry is a
+    regex searched in the block, or a text the normalized block contains."""
+    rxs = [re.compile(e, re.IGNORECASE) for e in entries]
+    texts = [normalize_block(e) for e in entries]
+
+    def kept(line: str) -> bool:
+        norm = normalize_block(line)
+        return any(r.search(line) for r in rxs) or any(t and t in norm for t in texts)
+
+    return kept
+
+
+def signing_text(lines: str | list[tuple[str, str]], learned: set[str] | frozenset[str],
+                 patterns: Sequence[re.Pattern[str]] = ()) -> str:
+    """What dedupe signs: the text without ANY learned block or pattern line (clean_text)."""
+    return clean_text(lines, learned, patterns)
+
+
+def stored_text(raw_text: str | list[tuple[str, str]], learned: set[str] | frozenset[str],
+                patterns: Sequence[re.Pattern[str]] = ()) -> str:
+    """What articles.text keeps: learned blocks go at the article's edges (no story line
+    between them and its start or end) and where they are chrome by kind; a learned block with
+    story lines on both sides stays. Pattern lines go wherever they stand."""
+    lines = hashed_lines(raw_text) if isinstance(raw_text, str) else raw_text
+    lines = [(h, line) for h, line in lines if not any(p.search(line) for p in patterns)]
+    # A story line: not learned, and long enough to be a paragraph (labels do not count).
+    story = [h not in learned and len(line.split()) >= LABEL_WORDS for h, line in lines]
+    first = story.index(True) if any(story) else len(lines)
+    last = len(story) - 1 - story[::-1].index(True) if any(story) else -1
+    return "\n".join(line for n, (h, line) in enumerate(lines)
+                     if h not in learned or (first < n < last and chrome_kind(line) is None))

@@ -10,7 +10,7 @@ import re
 import threading
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -485,7 +485,8 @@ LOAD_TEXTS = 1000
 LOAD_PAGES = 500
 
 
-def _learn(con: duckdb.DuckDBPyConnection, lines: dict[str, list[tuple[str, str]]]
+def _learn(con: duckdb.DuckDBPyConnection, lines: dict[str, list[tuple[str, str]]],
+           keep: dict[str, Callable[[str], bool]] | None = None
            ) -> list[tuple[str, str, int, str]]:
     """(site, block, pages, sample line) of the batch's blocks that have just become boilerplate.
 
@@ -493,7 +494,9 @@ def _learn(con: duckdb.DuckDBPyConnection, lines: dict[str, list[tuple[str, str]
     of one story stay candidates, and are judged again, as pages arrive. Candidates on the same
     sample of pages get the same verdict (see boilerplate.distinct_pages), so a story's twenty
     paragraphs on its six copies are judged once, not twenty times. Stored pages are read
-    LOAD_PAGES at a time, for a chunk of samples, and let go after.
+    LOAD_PAGES at a time, for a chunk of samples, and let go after. Blocks forgotten or kept
+    (boilerplate_kept) are no candidates; keep: the sources' allow-lists (sources.toml
+    `keep_blocks`), whose blocks are never learned.
     """
     cands = store.block_candidates(con, bp.MIN_PAGES, bp.SAMPLE_PAGES)
     if not cands:
@@ -503,6 +506,9 @@ def _learn(con: duckdb.DuckDBPyConnection, lines: dict[str, list[tuple[str, str]
     for page in lines.values():
         for h, line in page:
             samples.setdefault(h, line.strip())
+    if keep:
+        cands = [c for c in cands
+                 if c.site not in keep or not keep[c.site](samples.get(c.block_hash, ""))]
     groups: dict[tuple[str, tuple[str, ...]], list[store.BlockCandidate]] = defaultdict(list)
     for c in cands:
         groups[(c.site, c.sample)].append(c)
@@ -557,15 +563,19 @@ DB_MEMORY = READER_MEMORY
 
 
 def prepare(con: duckdb.DuckDBPyConnection, limit: int,
-            patterns: dict[str, list[str]]) -> PreparedBatch:
-    """Take a batch of pending articles, learn their sites' boilerplate and clean their texts."""
+            patterns: dict[str, list[str]], keep: dict[str, list[str]] | None = None
+            ) -> PreparedBatch:
+    """Take a batch of pending articles, learn their sites' boilerplate and clean their texts.
+
+    keep: each source's allow-list (sources.toml `keep_blocks`): blocks never learned.
+    """
     raise_memory(con, DB_MEMORY)
     with _no_gc():
-        return _prepare(con, limit, patterns)
+        return _prepare(con, limit, patterns, keep or {})
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, limit: int,
-             patterns: dict[str, list[str]]) -> PreparedBatch:
+             patterns: dict[str, list[str]], keep: dict[str, list[str]]) -> PreparedBatch:
     arts = store.pending(con, limit, MAX_BATCH_WORDS)
     out = PreparedBatch()
     if not arts:
@@ -575,7 +585,8 @@ def _prepare(con: duckdb.DuckDBPyConnection, limit: int,
     sites = sorted({a.source for a in arts})
     with store.batch_view(con, [a.article_id for a in arts], [a.source for a in arts]):
         store.replace_blocks(con, *_block_rows(lines))
-        learned = _learn(con, {a.article_id: page for a, page in zip(arts, lines, strict=True)})
+        learned = _learn(con, {a.article_id: page for a, page in zip(arts, lines, strict=True)},
+                         {s: bp.keep_matcher(e) for s, e in keep.items() if e})
         store.learn_blocks(con, learned)
         # Pages processed before these blocks were known still carry them: clean them again.
         out.flagged = store.mark_dirty(con, [(site, h) for site, h, _, _ in learned])
@@ -584,15 +595,79 @@ def _prepare(con: duckdb.DuckDBPyConnection, limit: int,
     compiled = {s: bp.compile_patterns(p) for s, p in patterns.items()}
     changed = []
     for a, page in zip(arts, lines, strict=True):
-        text = bp.clean_text(page, known[a.source], compiled.get(a.source, []))
+        rules = (known[a.source], compiled.get(a.source, []))
+        # articles.text loses learned blocks only where they are chrome; the signature
+        # ignores them all, so copies carrying a site's chrome in odd places still match.
+        text = bp.stored_text(page, *rules)
         if text != a.text:
             changed.append((a.article_id, text))
-        out.items.append(WorkItem(article_id=a.article_id, url=a.url, source=a.source, text=text,
+        out.items.append(WorkItem(article_id=a.article_id, url=a.url, source=a.source,
+                                  text=bp.signing_text(page, *rules),
                                   canonical_url=a.canonical_url, extracted_at=a.extracted_at,
                                   known=a.known))
     store.update_texts(con, changed)
     out.recleaned = len(changed)
     return out
+
+
+def signing_texts(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]
+                  ) -> dict[str, tuple[str, str]]:
+    """(source, text) of stored articles as dedupe signs them: articles.text keeps learned
+    blocks inside stories (bp.stored_text), which the batch's own signatures leave out."""
+    texts = store.texts_of(con, article_ids)
+    known = store.boilerplate_of(con, {src for src, _ in texts.values()})
+    return {aid: (src, bp.signing_text(text, known[src]) if known[src] else text)
+            for aid, (src, text) in texts.items()}
+
+
+def sync_keep_blocks(con: duckdb.DuckDBPyConnection, keep: dict[str, list[str]]) -> int:
+    """Apply the sources' allow-lists (sources.toml `keep_blocks`) to what was learned: learned
+    blocks they match are set aside (boilerplate_kept) and their pages flagged for re-cleaning;
+    blocks set aside by an entry since removed may be learned again. Idempotent; returns how
+    many pages were flagged."""
+    newly, stale = _keep_changes(con, keep)
+    store.unkeep(con, stale)
+    return store.set_aside(con, newly, store.KEPT_BY_LIST)
+
+
+def _keep_changes(con: duckdb.DuckDBPyConnection, keep: dict[str, list[str]]
+                  ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(learned blocks the allow-lists now match, kept blocks they no longer match)."""
+    matchers = {s: bp.keep_matcher(e) for s, e in keep.items() if e}
+    learned = store.learned_samples(con, matchers)
+    newly = [(site, h) for site, h, sample in learned if matchers[site](sample)]
+    stale = [(site, h) for site, h, sample in store.kept_blocks(con, store.KEPT_BY_LIST)
+             if site not in matchers or not matchers[site](sample)]
+    return newly, stale
+
+
+def apply_keep_blocks(db: str, keep: dict[str, list[str]]) -> int:
+    """sync_keep_blocks in a writer transaction, only when the allow-lists changed anything
+    (a read first: an unchanged registry costs no writer on every dedupe run)."""
+    with reader(db) as con:
+        try:
+            changes = _keep_changes(con, keep)
+        except duckdb.CatalogException:  # a database not migrated yet: the writer migrates it
+            changes = ([("", "")], [])
+    if not any(changes):
+        return 0
+    with guarded_writer(db) as con:
+        return sync_keep_blocks(con, keep)
+
+
+def forget_block(con: duckdb.DuckDBPyConnection, site: str, block: str) -> int:
+    """Forget a learned block of a site for good (`newsflow boilerplate forget`): it is set
+    aside so it is never learned again, and the pages holding it are flagged for re-cleaning.
+    Returns how many (0 when forgotten before); raises KeyError when the site has no such
+    block."""
+    state = store.block_state(con, site, block)
+    if state is None:
+        raise KeyError((site, block))
+    if state == "learned":
+        return store.set_aside(con, [(site, block)], store.KEPT_BY_FORGET)
+    if state != store.KEPT_BY_FORGET:  # set aside by the allow-list: now for good
+        store.relabel_kept(con, site, block, store.KEPT_BY_FORGET)
+    return 0
 
 
 def _keys(item: WorkItem) -> tuple[str, str | None]:
@@ -717,7 +792,7 @@ def _match(con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> MatchedBatch
     # big import have thousands (every earlier copy of their stories), and all their texts
     # at once were the match step's peak.
     for start in range(0, len(others), LOAD_TEXTS):
-        for aid, (source, text) in store.texts_of(con, others[start:start + LOAD_TEXTS]).items():
+        for aid, (source, text) in signing_texts(con, others[start:start + LOAD_TEXTS]).items():
             site[aid] = source
             sigs[aid] = text_sig(text)
     for (p, q), found in sorted(reasons.items()):
@@ -791,10 +866,11 @@ def _write(con: duckdb.DuckDBPyConnection, batch: PreparedBatch, matched: Matche
 
 
 @task(name="dedupe-prepare", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
-def prepare_batch(db: str, limit: int, patterns: dict[str, list[str]]) -> PreparedBatch:
+def prepare_batch(db: str, limit: int, patterns: dict[str, list[str]],
+                  keep: dict[str, list[str]] | None = None) -> PreparedBatch:
     """Prefect task: load pending articles, learn boilerplate, clean texts (one transaction)."""
     with guarded_writer(db) as con:
-        return prepare(con, limit, patterns)
+        return prepare(con, limit, patterns, keep)
 
 
 @task(name="dedupe-match", cache_policy=NO_CACHE)
@@ -841,14 +917,15 @@ def batch_size_for(db: str, batch_size: int) -> int:
     return max(batch_size, -(-backlog // MAX_BATCHES))
 
 
-def run_all(db: str, *, batch_size: int = 2000,
-            patterns: dict[str, list[str]] | None = None) -> DedupeStats:
+def run_all(db: str, *, batch_size: int = 2000, patterns: dict[str, list[str]] | None = None,
+            keep: dict[str, list[str]] | None = None) -> DedupeStats:
     """Dedupe everything pending without Prefect (benchmarks, tests): the flow's loop, plainly."""
     total = DedupeStats()
+    apply_keep_blocks(db, keep or {})
     size = batch_size_for(db, batch_size)
     while True:
         with guarded_writer(db) as con:
-            prepared = prepare(con, size, patterns or {})
+            prepared = prepare(con, size, patterns or {}, keep)
         if not prepared.items:
             return total
         with reader(db) as con:

@@ -81,9 +81,9 @@ class Store:
             writes.store_articles(con, [a])
         return a.article_id
 
-    def dedupe(self, batch_size: int = 2000, patterns: dict[str, list[str]] | None = None
-               ) -> DedupeStats:
-        return run_all(self.db, batch_size=batch_size, patterns=patterns)
+    def dedupe(self, batch_size: int = 2000, patterns: dict[str, list[str]] | None = None,
+               keep: dict[str, list[str]] | None = None) -> DedupeStats:
+        return run_all(self.db, batch_size=batch_size, patterns=patterns, keep=keep)
 
     def story_of(self, aid: str) -> str:
         with reader(self.db) as con:

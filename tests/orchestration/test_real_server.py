@@ -198,3 +198,40 @@ def test_deploy_ingest_triggers_dedupe_with_artifacts(server: Server, tmp_path: 
             run_rows = con.execute("SELECT flow, status FROM runs").fetchall()
         assert stored == set(urls)
         assert ("ingest", "completed") in run_rows
+        cli_run_does_not_trigger_the_deployment(server, site, urls, db, reg)
+
+
+async def ingested_events(client: Any) -> list[dict[str, Any]]:
+    r = await client._client.post("/events/filter", json={
+        "filter": {"event": {"name": ["news.articles.ingested"]},
+                   "occurred": {"since": "2020-01-01T00:00:00Z"}}, "limit": 50})
+    r.raise_for_status()
+    return list(r.json()["events"])
+
+
+def cli_run_does_not_trigger_the_deployment(server: Server, site: FixtureServer, urls: list[str],
+                                            db: Path, reg: Path) -> None:
+    """`newsflow run` against the server, deployments live, with a new article: it dedupes in
+    its own process, its event says so, and the dedupe deployment stands down."""
+    from tests.conftest import recorded_pages
+    from tests.support.sites import rss
+
+    extra = site.url("/news/extra-story/")
+    site.static("/news/extra-story/", recorded_pages()[5].html())
+    site.static("/feed/", rss([*urls, extra]), content_type="application/rss+xml")
+    before = len(api(server.url, runs_of).get("dedupe", []))
+    out = server.run(sys.executable, "-m", "newsflow", "run", "--db", str(db), "--sources",
+                     str(reg)).stdout
+    assert "1 new articles" in " ".join(out.split()), out
+    deadline = time.monotonic() + 30
+    while not (events := [e for e in api(server.url, ingested_events)
+                          if e["resource"].get("newsflow.dedupe") == "done"]):
+        assert time.monotonic() < deadline, "the CLI run's event never reached the server"
+        time.sleep(0.5)
+    assert events[0]["payload"]["new_articles"] == 1
+    time.sleep(5)  # the automation reacts within a second or two to an event it matches
+    assert len(api(server.url, runs_of).get("dedupe", [])) == before
+    with reader(db) as con:  # deduped in the CLI's own process
+        row = con.execute("SELECT count(*) FROM story_members m JOIN articles a USING "
+                          "(article_id) WHERE a.url = ?", [extra]).fetchone()
+    assert row == (1,)
