@@ -1,4 +1,4 @@
-"""The demo's seed case on a real import: The Hill's original, KXAN's syndication, VigourTimes' reworded copy."""
+"""The demo's seed case, imported: The Hill's original, KXAN's syndication, the reworded copy."""
 
 from __future__ import annotations
 
