@@ -339,7 +339,7 @@ def extract_page(page: RawPage) -> Article | Failure:
     # The page's own names: its copyright lines name its own publisher, not a credited one.
     # The registry's publisher of the source is compared when the article is stored.
     credited = provenance.foreign_publisher(
-        cues.copyright_names,
+        provenance.copyright_names(doc.text),
         (meta.sitename, page.source, provenance.site_of(host_of(base)).split(".")[0]))
     return Article(
         article_id=article_id(page.url), url=page.url, source=page.source,

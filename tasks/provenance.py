@@ -1,14 +1,15 @@
-"""Provenance cues of a page, read in one XPath pass over its parsed tree.
+"""Provenance cues of a page: who it credits, and when it was published to the minute.
 
 - the link crediting another site's article ("Reference", "Source:", "Via", "Originally
   published at", "The post ... appeared first on"), which aggregators put outside the text
   trafilatura keeps;
-- the publishers named by copyright lines outside the site's own footer ("(c) 2023 Nexstar
-  Media Inc."): on an aggregator page they credit the original's publisher;
+- the publishers named by copyright lines in the article text ("(c) 2023 Nexstar Media Inc."):
+  on an aggregator page they credit the original's publisher;
 - the structured publication timestamps (meta tags, JSON-LD datePublished, <time datetime>),
   whose time of day and zone trafilatura's day-only date drops.
 
-Pure functions over lxml; tasks/extract.py calls scan() before trafilatura prunes the tree.
+Pure functions; tasks/extract.py calls scan() before trafilatura prunes the tree, in one pass
+over the <a>, <meta>, <time> and <script> elements (lxml filters the tags in C).
 """
 
 from __future__ import annotations
@@ -17,34 +18,20 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from urllib.parse import urlsplit
 
 import lxml.html
-from lxml.etree import XPath
 
 from newsflow.publishers import same_publisher
 
-# One traversal finds every node the cues need, in document order: absolute links, text nodes
-# that may hold a copyright line, timestamp meta tags, JSON-LD scripts and <time> elements.
-_SCAN = XPath(
-    "//a[starts-with(@href, 'http') or starts-with(@href, '//')]"
-    " | //text()[contains(., '©') or contains(., 'opyright') or contains(., 'OPYRIGHT')"
-    " or contains(., '(c)') or contains(., '(C)')]"
-    " | //meta[@content][@property='article:published_time' or @name='article:published_time'"
-    " or @property='og:published_time' or @property='og:article:published_time'"
-    " or @itemprop='datePublished' or @name='pubdate' or @name='publishdate'"
-    " or @name='parsely-pub-date' or @name='sailthru.date' or @name='dc.date.issued'"
-    " or @name='DC.date.issued']"
-    " | //script[@type='application/ld+json']"
-    " | //time[@datetime]"
-    " | //*[@itemprop='datePublished'][@datetime]"
-)
+_TIMESTAMP_META = frozenset({
+    "article:published_time", "og:published_time", "og:article:published_time",
+    "datepublished", "pubdate", "publishdate", "parsely-pub-date", "sailthru.date",
+    "dc.date.issued"})
 _INLINE = frozenset({"span", "em", "strong", "b", "i", "u", "small", "sup", "sub", "mark", "cite",
                      "font", "abbr", "label", "code"})
-# Page chrome whose links and copyright lines are the site's own (menus, related posts, the
-# footer) or a photo's (captions), never the article's provenance.
+# Page chrome whose links are the site's own (menus, related posts, the footer) or a photo's
+# (captions), never the article's provenance.
 _CHROME_TAGS = frozenset({"nav", "header", "footer", "aside", "figure", "figcaption"})
-_FOOTER_TOKEN = re.compile(r"^foot$|footer|colophon", re.I)
 
 # The text right before a crediting link, all of it from the start of its line or block.
 _LEAD_CUE = re.compile(
@@ -76,17 +63,16 @@ _COPYRIGHT = re.compile(
 # Legal forms written with their own period, kept in the name as written ("Nexstar Media Inc.").
 _ABBREVIATED = re.compile(r"\b(?:inc|ltd|co|corp|bros|s\.a|n\.v|l\.l\.c|jr)$", re.I)
 MAX_NAME_WORDS = 8
-_COPYRIGHT_BLOCK = 400  # characters: a copyright line split over tags is read from its block
+_COPYRIGHT_HINT = re.compile(r"©|\([cC]\)|[Cc]opyright|COPYRIGHT")
 
 _DATE_PUBLISHED = re.compile(r'"datePublished"\s*:\s*"([^"]{10,40})"')
 
 
 @dataclass(kw_only=True)
 class Cues:
-    """What scan() found: the crediting link's raw href, copyright names, timestamps by priority."""
+    """What scan() found: the crediting link's raw href and the timestamps, best first."""
 
     attribution_href: str | None = None
-    copyright_names: list[str] = field(default_factory=list)
     timestamps: list[str] = field(default_factory=list)
 
 
@@ -99,16 +85,8 @@ def site_of(host: str) -> str:
 
 
 def _in_chrome(el: lxml.html.HtmlElement) -> bool:
-    """Whether el is or sits in page chrome (nav, header, footer, aside, captions, a footer div)."""
-    node: lxml.html.HtmlElement | None = el
-    while node is not None:
-        if node.tag in _CHROME_TAGS:
-            return True
-        for attr in ("id", "class"):
-            if any(_FOOTER_TOKEN.search(t) for t in (node.get(attr) or "").split()):
-                return True
-        node = node.getparent()
-    return False
+    """Whether el sits in page chrome (nav, header, footer, aside, captions)."""
+    return any(node.tag in _CHROME_TAGS for node in el.iterancestors())
 
 
 def _lead_in(a: lxml.html.HtmlElement) -> str | None:
@@ -138,14 +116,20 @@ def _lead_in(a: lxml.html.HtmlElement) -> str | None:
     return lead if len(lead) <= MAX_LEAD else None
 
 
-def _credits(a: lxml.html.HtmlElement, own_sites: frozenset[str]) -> bool:
-    """Whether link a credits another site's article."""
-    try:
-        parts = urlsplit(a.get("href", "").strip())
-        host = parts.hostname or ""
-    except ValueError:  # e.g. "http://[not-an-ip]"
-        return False
-    if not host or site_of(host) in own_sites or parts.path in ("", "/"):
+def _host_and_path(href: str) -> tuple[str, str]:
+    """Host and path of an absolute or scheme-relative href (string slicing: urlsplit on every
+    link of a page cost more than the rest of the scan)."""
+    rest = href.split("//", 1)[1] if "//" in href else ""
+    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0),
+              default=len(rest))
+    host = rest[:cut].rsplit("@", 1)[-1].split(":", 1)[0].lower()
+    return host, rest[cut:].split("?", 1)[0].split("#", 1)[0]
+
+
+def _credits(a: lxml.html.HtmlElement, href: str, own_sites: frozenset[str]) -> bool:
+    """Whether link a (to href, absolute) credits another site's article."""
+    host, path = _host_and_path(href)
+    if not host or site_of(host) in own_sites or path in ("", "/"):
         return False
     lead = _lead_in(a)
     if lead is None:
@@ -174,46 +158,48 @@ def copyright_name(line: str) -> str | None:
     return name
 
 
-def _copyright(node: str) -> str | None:
-    """The name in a text node's copyright line, reading its block when the line is split over tags."""
-    parent = node.getparent()  # type: ignore[attr-defined]
-    if parent is None or parent.tag in ("script", "style", "noscript"):
-        return None
-    holder = parent.getparent() if node.is_tail else parent  # type: ignore[attr-defined]
-    if holder is None or _in_chrome(holder):
-        return None
-    name = copyright_name(node)
-    if name is None:
-        block = holder
-        while block.tag in _INLINE and block.getparent() is not None:
-            block = block.getparent()
-        text = block.text_content()
-        if len(text) <= _COPYRIGHT_BLOCK:
-            name = copyright_name(text)
-    return name
+def copyright_names(text: str) -> list[str]:
+    """The publishers the copyright lines of text name, in order, each once.
+
+    Read from the article text trafilatura keeps, not from the whole page: a site's own footer
+    line is left out there, and the line an aggregator copies with the article stays in.
+    """
+    if not _COPYRIGHT_HINT.search(text):
+        return []
+    names: list[str] = []
+    for line in text.splitlines():
+        if _COPYRIGHT_HINT.search(line) and (name := copyright_name(line)) and name not in names:
+            names.append(name)
+    return names
 
 
 def scan(tree: lxml.html.HtmlElement, page_urls: Iterable[str]) -> Cues:
-    """The page's provenance cues; page_urls are the page's own URLs (their sites are not foreign)."""
-    own = frozenset(site_of(urlsplit(u).hostname or "") for u in page_urls)
+    """The page's crediting link and timestamps; page_urls are its own URLs (their site is not foreign)."""
+    own = frozenset(site_of(_host_and_path(u)[0]) for u in page_urls)
+    own_sites = tuple(own)
     cues = Cues()
     stamps: tuple[list[str], list[str], list[str]] = ([], [], [])  # meta, JSON-LD, <time>
-    for node in _SCAN(tree):
-        if isinstance(node, str):
-            if (name := _copyright(node)) and name not in cues.copyright_names:
-                cues.copyright_names.append(name)
-            continue
-        tag = node.tag
+    for el in tree.iter("a", "meta", "time", "script"):
+        tag = el.tag
         if tag == "a":
-            if cues.attribution_href is None and _credits(node, own):
-                cues.attribution_href = node.get("href").strip()
+            if cues.attribution_href is not None:
+                continue
+            href = el.get("href")
+            # Most links are the page's own: a substring test drops them before any parsing.
+            if not href or not href.lstrip().startswith(("http", "//")) \
+                    or any(site in href for site in own_sites):
+                continue
+            if _credits(el, href.strip(), own):
+                cues.attribution_href = href.strip()
         elif tag == "meta":
-            stamps[0].append(node.get("content", ""))
+            key = el.get("property") or el.get("name") or el.get("itemprop")
+            if key and key.lower() in _TIMESTAMP_META and (content := el.get("content")):
+                stamps[0].append(content)
         elif tag == "script":
-            stamps[1].extend(_DATE_PUBLISHED.findall(node.text or ""))
-        else:
-            stamps[1 if node.get("itemprop") == "datePublished" else 2].append(
-                node.get("datetime", ""))
+            if el.get("type") == "application/ld+json" and el.text:
+                stamps[1].extend(_DATE_PUBLISHED.findall(el.text))
+        elif stamp := el.get("datetime"):
+            stamps[2].append(stamp)
     cues.timestamps = [s.strip() for group in stamps for s in group if s.strip()]
     return cues
 
