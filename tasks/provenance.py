@@ -175,8 +175,9 @@ def copyright_names(text: str) -> list[str]:
 
 def scan(tree: lxml.html.HtmlElement, page_urls: Iterable[str]) -> Cues:
     """The page's crediting link and timestamps; page_urls are its own URLs (their site is not foreign)."""
-    own = frozenset(site_of(_host_and_path(u)[0]) for u in page_urls)
-    own_sites = tuple(own)
+    own = frozenset(site for u in page_urls if (site := site_of(_host_and_path(u)[0])))
+    # "//kxan.com" or ".kxan.com" in a link: the page's own site ("x.com" alone is in "max.com").
+    own_marks = tuple(mark for site in own for mark in ("//" + site, "." + site))
     cues = Cues()
     stamps: tuple[list[str], list[str], list[str]] = ([], [], [])  # meta, JSON-LD, <time>
     for el in tree.iter("a", "meta", "time", "script"):
@@ -187,7 +188,7 @@ def scan(tree: lxml.html.HtmlElement, page_urls: Iterable[str]) -> Cues:
             href = el.get("href")
             # Most links are the page's own: a substring test drops them before any parsing.
             if not href or not href.lstrip().startswith(("http", "//")) \
-                    or any(site in href for site in own_sites):
+                    or any(mark in href for mark in own_marks):
                 continue
             if _credits(el, href.strip(), own):
                 cues.attribution_href = href.strip()
