@@ -327,8 +327,8 @@ def extract_page(page: RawPage) -> Article | Failure:
     canonical = _canonical(tree, base)
     language = _language(tree)
     anchors = _anchors(tree)
-    cues = provenance.scan(tree, (page.url, base))  # before trafilatura prunes the tree
     try:
+        cues = provenance.scan(tree, (page.url, base))  # before trafilatura prunes the tree
         doc = main_text(tree, base)  # on a copy of the tree
         meta = page_metadata(tree, base)  # last: it prunes the tree
     except Exception as exc:  # trafilatura can fail deep inside lxml on odd trees
