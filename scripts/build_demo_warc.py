@@ -5,8 +5,10 @@ The demo WARC holds
   kxan.com story, plus a mix of wire, national, local, foreign-language and blog pages), under
   their real URLs, with the crawl dates of their source sets where known;
 - the aggregator case of ../shared/seed/aggregator-copy-example.txt as three synthetic pages:
-  the ORIGINAL on thehill.com, a SYNDICATED copy on kxan.com (rel=canonical -> thehill.com) and
-  the AGGREGATOR copy on vigourtimes.com (Reference link, disclaimer twice, later date);
+  the ORIGINAL on thehill.com (a RECONSTRUCTION of The Hill's wording, see HILL_PARAGRAPHS), a
+  SYNDICATED copy of it on kxan.com (verbatim, rel=canonical -> thehill.com) and the AGGREGATOR
+  copy on vigourtimes.com: the seed's machine-reworded text, its Nexstar copyright line, a
+  "Reference" link to The Hill, the disclaimer twice and no structured date, as the seed has;
 - three more vigourtimes.com copies of real articles in the demo (their ground-truth text), so
   per-site boilerplate learning sees the same disclaimer block on several pages.
 
@@ -50,6 +52,11 @@ from bench.common import (  # noqa: E402
 
 OUT = REPO / "newsflow" / "data" / "demo.warc.gz"
 SYNTHETIC = "<!-- newsflow demo: synthetic page built by scripts/build_demo_warc.py -->"
+RECONSTRUCTED = (
+    "<!-- newsflow demo: RECONSTRUCTION, not The Hill's published text. The Hill's original is\n"
+    "not in the corpus; this wording was written for the demo from the facts and paragraph order\n"
+    "of the reworded copy (../shared/seed) and the words other outlets quote from The Hill's\n"
+    "story: \"pay a price\", \"actively advancing\" and Sullivan's closing quote. -->")
 
 AEB = f"{BENCHMARK}/html/"
 # Real pages: corpus file -> fetch time (UTC). Fundus pages use their recorded crawl_date.
@@ -102,6 +109,37 @@ DISCLAIMERS = tuple(
     "rightful owners, and all materials to their authors. For any complaint, please reach us at "
     "– [email protected]. We will take necessary action within 24 hours."
     for name in ("VigourTimes", "Vigour Times"))
+# The Hill's story as reconstructed for the demo (see RECONSTRUCTED): the seed's facts in the
+# seed's paragraph order, in the words other outlets quote from The Hill where they quote it.
+HILL_PARAGRAPHS = (
+    "White House national security adviser Jake Sullivan on Tuesday warned North Korea against "
+    "supplying Russia with weapons for its war in Ukraine, saying Pyongyang will \u201cpay a "
+    "price\u201d if it moves ahead with a possible arms deal.",
+    "Sullivan told reporters that arms negotiations between North Korea and Russia are "
+    "\u201cactively advancing\u201d and could lead to a meeting between the two countries\u2019 "
+    "leaders.",
+    "Sullivan called the talks \u201cintense\u201d and said North Korea would pay a price in the "
+    "international community if it sent Russia weapons to attack critical infrastructure and "
+    "sovereign territory, a decision he said would not reflect well on Pyongyang.",
+    "U.S. officials have said North Korean leader Kim Jong Un may travel to Russia to meet "
+    "Russian President Vladimir Putin. According to the officials, Moscow wants to buy "
+    "ammunition from North Korea and would send food and critical technology to Pyongyang in "
+    "return.",
+    "North Korea\u2019s large defense industrial base for artillery shells could be useful to "
+    "Russian troops fighting in Ukraine.",
+    "Fears of a military partnership between Pyongyang and Moscow have grown since Russian "
+    "Defense Minister Sergei Shoigu visited North Korea in July.",
+    "Sullivan said Shoigu asked for military support during that trip, and called Russia "
+    "desperate, saying it is turning to any source it can find to back its war in Ukraine.",
+    "The U.S. has already sanctioned North Korean entities that supplied arms and ammunition to "
+    "the Wagner Group, the mercenary force that fought for Moscow in Ukraine, but there is so "
+    "far no direct evidence that North Korea is arming Russia\u2019s military.",
+    "Washington has recently warned that this could change. Sullivan said the U.S. and its "
+    "allies will keep pressing North Korea not to strike a deal, and that the White House will "
+    "tell the public what it learns.",
+    "\u201cWe will continue to call on North Korea to abide by its public commitments not to "
+    "supply weapons to Russia that will end up killing Ukrainians,\u201d Sullivan said.",
+)
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -169,13 +207,14 @@ def _paragraphs(paragraphs: Iterable[str]) -> str:
 
 
 def hill_original(paragraphs: Sequence[str]) -> str:
-    """The ORIGINAL story on thehill.com, in a Hill-like template."""
+    """The ORIGINAL story on thehill.com, in a Hill-like template (its text a reconstruction)."""
     title = "US warns North Korea against supplying arms to Russia"
     e = html.escape
     return f"""<!DOCTYPE html>
 <html lang="en-US">
 <head>
 {SYNTHETIC}
+{RECONSTRUCTED}
 <meta charset="UTF-8">
 <title>{e(title)} | The Hill</title>
 <link rel="canonical" href="{HILL_URL}">
@@ -235,6 +274,7 @@ def kxan_copy(paragraphs: Sequence[str]) -> str:
 <html lang="en-US">
 <head>
 {SYNTHETIC}
+{RECONSTRUCTED}
 <meta charset="UTF-8">
 <title>{e(title)} | KXAN Austin</title>
 <link rel="canonical" href="{HILL_URL}">
@@ -292,6 +332,7 @@ class AggregatorPost:
     paragraphs: tuple[str, ...]
     reference: str
     copyright_line: str | None = None
+    dated: bool = True  # False: the page gives no date (no meta tag, no <time>), like the seed
 
 
 def vigour_page(post: AggregatorPost, others: Sequence[AggregatorPost]) -> str:
@@ -305,6 +346,10 @@ def vigour_page(post: AggregatorPost, others: Sequence[AggregatorPost]) -> str:
                 'Reference</a></p>')
     tail.extend(f"<p>{e(d)}</p>" for d in DISCLAIMERS)
     day = post.published[:10]
+    date_meta = (f'<meta property="article:published_time" content="{post.published}">\n'
+                 if post.dated else "")
+    posted_on = (f'<span class="posted-on">\n<time class="entry-date published" '
+                 f'datetime="{post.published}">{day}</time></span>\n ' if post.dated else "")
     return f"""<!DOCTYPE html>
 <html lang="en-US">
 <head>
@@ -315,8 +360,7 @@ def vigour_page(post: AggregatorPost, others: Sequence[AggregatorPost]) -> str:
 <meta property="og:site_name" content="Vigour Times">
 <meta property="og:title" content="{e(post.title)}">
 <meta property="og:url" content="{url}">
-<meta property="article:published_time" content="{post.published}">
-<meta name="generator" content="WordPress 6.3.1">
+{date_meta}<meta name="generator" content="WordPress 6.3.1">
 </head>
 <body class="post-template-default single single-post">
 <header id="masthead" class="site-header">
@@ -334,9 +378,8 @@ def vigour_page(post: AggregatorPost, others: Sequence[AggregatorPost]) -> str:
 <article class="post type-post status-publish format-standard">
 <header class="entry-header">
 <h1 class="entry-title">{e(post.title)}</h1>
-<div class="entry-meta"><span class="posted-on">
-<time class="entry-date published" datetime="{post.published}">{day}</time></span>
- <span class="byline">by <a href="{VIGOUR}author/vigourtimes/">VigourTimes</a></span></div>
+<div class="entry-meta">{posted_on}<span class="byline">by
+<a href="{VIGOUR}author/vigourtimes/">VigourTimes</a></span></div>
 </header>
 <div class="entry-content">
 {_paragraphs(post.paragraphs)}
@@ -372,13 +415,14 @@ def fundus_post(file: str, slug: str, title: str, published: str) -> AggregatorP
 
 
 def synthetic_records() -> list[Record]:
-    """The North Korea story three times, plus three more aggregator copies."""
+    """The North Korea story three times (The Hill, KXAN, reworded on Vigour Times), plus three
+    more aggregator copies."""
     seed_title, paragraphs = seed_article()
     posts = [
         AggregatorPost(slug="us-issues-warning-to-north-korea-regarding-arms-supply-to-russia",
                        title=seed_title, published="2023-09-06T08:14:00+00:00",
                        paragraphs=tuple(paragraphs), reference=HILL_URL,
-                       copyright_line=NEXSTAR_LINE),
+                       copyright_line=NEXSTAR_LINE, dated=False),
         fundus_post("fundus/us/APNews_2023_04_28.html.gz",
                     "mexicos-economy-expands-1-1-in-first-quarter",
                     "Mexico’s Economy Expands 1.1% in First Quarter, 3.8% Year on Year",
@@ -394,9 +438,10 @@ def synthetic_records() -> list[Record]:
     ]
     records = [
         Record(url=HILL_URL, fetched_at=_utc("2023-09-05T18:05:00"),
-               body=hill_original(paragraphs).encode(), label="synthetic original (The Hill)"),
+               body=hill_original(HILL_PARAGRAPHS).encode(),
+               label="reconstructed original (The Hill)"),
         Record(url=KXAN_URL, fetched_at=_utc("2023-09-05T19:40:00"),
-               body=kxan_copy(paragraphs).encode(), label="synthetic syndicated copy (KXAN)"),
+               body=kxan_copy(HILL_PARAGRAPHS).encode(), label="synthetic syndicated copy (KXAN)"),
     ]
     for post in posts:
         # fetched an hour after the aggregator published it

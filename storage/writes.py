@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import zstandard
 
+from newsflow.publishers import same_publisher
 from newsflow.types import Article, Failure, RawPage, Registry, Source
 
 EXTRACTOR = "trafilatura"
@@ -128,11 +129,26 @@ _REPLACE_ARTICLE = (
     "credited_publisher = excluded.credited_publisher")
 
 
-def _article_row(a: Article, extracted_at: datetime) -> tuple[Any, ...]:
+def _article_row(a: Article, extracted_at: datetime, publishers: dict[str, str]) -> tuple[Any, ...]:
+    # A copyright line naming the source's own publisher (sources.toml) credits nobody: The Hill's
+    # "(c) Nexstar Media Inc." on a Nexstar site. Extraction only knew the page's own names.
+    credited = a.credited_publisher
+    if credited and a.source in publishers and same_publisher(credited, publishers[a.source]):
+        credited = None
     return (a.article_id, a.url, a.source, a.canonical_url, a.title, a.author, a.published_at,
             a.date_trusted, a.fetched_at, a.sitename, a.language, a.word_count, a.text,
             a.raw_text or a.text, list(a.links), extracted_at, EXTRACTOR, a.attribution_url,
-            a.credited_publisher)
+            credited)
+
+
+def source_publishers(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> dict[str, str]:
+    """The registered publisher of each of these sources (sources not in the registry left out)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    rows = con.execute("SELECT name, publisher FROM sources WHERE name IN (SELECT unnest(?))",
+                       [wanted]).fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
 
 
 def store_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article], *,
@@ -149,11 +165,14 @@ def store_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article], 
     for a in articles:
         if replace or a.article_id not in unique:
             unique[a.article_id] = a
+    publishers = source_publishers(con, (a.source for a in unique.values() if a.credited_publisher))
     if replace:
-        insert_values(con, "article_records", [_article_row(a, stamp) for a in unique.values()],
+        insert_values(con, "article_records",
+                      [_article_row(a, stamp, publishers) for a in unique.values()],
                       f"ON CONFLICT (article_id) {_REPLACE_ARTICLE}")
     else:  # only the new ones, without DuckDB's costly conflict check (see store_pages)
-        insert_values(con, "article_records", [_article_row(a, stamp) for a in unique.values()
+        insert_values(con, "article_records", [_article_row(a, stamp, publishers)
+                                               for a in unique.values()
                                                if a.article_id not in existing], "")
     # A page that now has an article no longer counts as failed.
     con.execute("DELETE FROM failures WHERE url IN (SELECT unnest(?))", [[a.url for a in articles]])

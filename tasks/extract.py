@@ -39,8 +39,8 @@ from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
 from newsflow.errors import ConfigError
 from newsflow.types import Article, Failure, RawPage
-from newsflow.urls import article_id, normalize_url
-from tasks import speedups
+from newsflow.urls import article_id, host_of, normalize_url
+from tasks import provenance, speedups
 
 # Prefect is imported lazily (see __getattr__ below): the extraction worker processes import
 # this module and never need it, and it would cost each of them ~55 MB (bench/run.py memory).
@@ -189,14 +189,21 @@ def body_links(anchors: list[tuple[str, str]], text: str, base: str) -> tuple[st
     return tuple(seen)
 
 
-def _published(doc: Document, fetched_at: datetime) -> tuple[datetime | None, bool]:
-    """The structured published date and whether it can be trusted (not in the future)."""
+def _published(doc: Document, fetched_at: datetime, timestamps: Sequence[str] = ()
+               ) -> tuple[datetime | None, bool]:
+    """The structured published date and whether it can be trusted (not in the future).
+
+    htmldate gives a day; the page's own timestamp on that day (tasks/provenance.py) adds the
+    time of day and zone. A timestamp on another day is not used: htmldate weighed the
+    candidates, and the day it chose stays (at midnight UTC, as before).
+    """
     if not doc.date:
         return None, False
     try:
         when = datetime.fromisoformat(doc.date).replace(tzinfo=UTC)
     except ValueError:
         return None, False
+    when = provenance.precise_time(when.date(), timestamps) or when
     return when, when <= fetched_at + timedelta(days=1)
 
 
@@ -321,19 +328,27 @@ def extract_page(page: RawPage) -> Article | Failure:
     language = _language(tree)
     anchors = _anchors(tree)
     try:
+        cues = provenance.scan(tree, (page.url, base))  # before trafilatura prunes the tree
         doc = main_text(tree, base)  # on a copy of the tree
         meta = page_metadata(tree, base)  # last: it prunes the tree
     except Exception as exc:  # trafilatura can fail deep inside lxml on odd trees
         return _fail(page, "extract_error", f"{type(exc).__name__}: {exc}"[:300])
     if not isinstance(doc, Document) or not doc.text or len(doc.text.split()) < MIN_WORDS:
         return _fail(page, "no_text", "trafilatura found no main text")
-    published, trusted = _published(meta, page.fetched_at)
+    published, trusted = _published(meta, page.fetched_at, cues.timestamps)
+    # The page's own names: its copyright lines name its own publisher, not a credited one.
+    # The registry's publisher of the source is compared when the article is stored.
+    credited = provenance.foreign_publisher(
+        provenance.copyright_names(doc.text),
+        (meta.sitename, page.source, provenance.site_of(host_of(base)).split(".")[0]))
     return Article(
         article_id=article_id(page.url), url=page.url, source=page.source,
         fetched_at=page.fetched_at, text=doc.text, raw_text=doc.text,
         canonical_url=canonical, title=meta.title, author=meta.author, published_at=published,
         date_trusted=trusted, sitename=meta.sitename, language=meta.language or language,
         links=body_links(anchors, doc.text, base),
+        attribution_url=_absolute(cues.attribution_href, base) if cues.attribution_href else None,
+        credited_publisher=credited,
     )
 
 
