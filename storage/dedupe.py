@@ -381,14 +381,16 @@ def edges_touching(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
 def member_rows(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
                 ) -> list[tuple[Any, ...]]:
     """(article_id, url, source_kind, fetched_at, canonical_url, links, published_at,
-    date_trusted) of these articles, for election."""
+    date_trusted, attribution_url, credited_publisher, publisher, sitename) of these
+    articles, for election (publisher: the source's, None for unlisted sites)."""
     ids = list(article_ids)
     if not ids:
         return []
     sub, param = _in(ids)
     return con.execute(
         "SELECT a.article_id, a.url, COALESCE(s.kind, 'unknown'), a.fetched_at, a.canonical_url, "
-        "a.links, a.published_at, a.date_trusted FROM article_records a "
+        "a.links, a.published_at, a.date_trusted, a.attribution_url, a.credited_publisher, "
+        "s.publisher, a.sitename FROM article_records a "
         f"LEFT JOIN sources s ON s.name = a.source WHERE a.article_id IN {sub}",
         [param]).fetchall()
 

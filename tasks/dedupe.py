@@ -283,6 +283,10 @@ class Member:
     links: tuple[str, ...] = ()
     published_at: datetime | None = None
     date_trusted: bool = False
+    attribution_url: str | None = None  # the article a "Reference:"/"Source:" link credits
+    credited_publisher: str | None = None  # named by a foreign copyright line
+    publisher: str | None = None  # the source's publisher (None: site not in sources.toml)
+    sitename: str | None = None  # the page's own site name (og:site_name)
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -323,8 +327,24 @@ def _pointed_at(members: Sequence[Member], targets_of: dict[str, set[str]]) -> l
     return roots or [m for m in members if m.article_id in hit]
 
 
+def _credited(pool: Sequence[Member], members: Sequence[Member]) -> list[Member]:
+    """Members of the pool whose publisher (for an unlisted site: its own site name) is the
+    one another member's foreign copyright line credits, among the best-ranked kinds that
+    match: a credit never lifts an aggregator over an original, but lifts an unlisted site
+    (ranked with aggregators) over the aggregator copies."""
+    credited = {rw.publisher_key(m.credited_publisher) for m in members} - {""}
+    hits = [m for m in pool if rw.publisher_key(m.publisher or m.sitename) in credited]
+    if not hits:
+        return []
+    best = min(KIND_RANK.get(m.kind, 2) for m in hits)
+    if best > min(KIND_RANK.get(m.kind, 2) for m in pool):
+        return []
+    return [m for m in hits if KIND_RANK.get(m.kind, 2) == best]
+
+
 def elect(members: Sequence[Member]) -> str:
-    """The story's original: canonical, attribution link, source kind, trusted date, fetch time."""
+    """The story's original: canonical, attribution link, body links, credited publisher,
+    source kind (an unlisted site ranks with aggregators), trusted date, fetch time."""
     by_url = {_normalize_url(m.url): m.article_id for m in members}
     by_key: dict[str, list[str]] = defaultdict(list)
     for m in members:
@@ -341,8 +361,15 @@ def elect(members: Sequence[Member]) -> str:
         pool = _pointed_at(pool, canon) or pool
     if len(pool) > 1:
         ids = {m.article_id for m in pool}
+        attributed = {t for m in members if m.attribution_url
+                      for t in targets(m, [m.attribution_url]) if t in ids}
+        pool = [m for m in pool if m.article_id in attributed] or pool
+    if len(pool) > 1:
+        ids = {m.article_id for m in pool}
         cited = {t for m in members for t in targets(m, m.links) if t in ids}
         pool = [m for m in pool if m.article_id in cited] or pool
+    if len(pool) > 1:
+        pool = _credited(pool, members) or pool
     if len(pool) > 1:
         best = min(KIND_RANK.get(m.kind, 2) for m in pool)
         pool = [m for m in pool if KIND_RANK.get(m.kind, 2) == best]
@@ -835,7 +862,8 @@ def _members(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> dict[str, Me
     for r in store.member_rows(con, ids):
         out[r[0]] = Member(article_id=r[0], url=r[1], kind=r[2], fetched_at=r[3],
                            canonical_url=r[4], links=tuple(r[5] or ()), published_at=r[6],
-                           date_trusted=bool(r[7]))
+                           date_trusted=bool(r[7]), attribution_url=r[8],
+                           credited_publisher=r[9], publisher=r[10], sitename=r[11])
     return out
 
 
