@@ -789,9 +789,12 @@ def _reworded(con: duckdb.DuckDBPyConnection, items: Sequence[WorkItem], out: Ma
     fday = np.array([_day(meta[a][3]) for a in ids], dtype=np.int32)
     pday = np.array([_day(meta[a][1]) if meta[a][1] is not None and meta[a][2] else -1  # type: ignore[arg-type]
                      for a in ids], dtype=np.int32)
-    chosen = [rw.index_terms(docs[a], df, docs_n) for a in ids]
+    lookup = [rw.index_terms(docs[a], df, docs_n, rw.LOOKUP_TERMS) for a in ids]
+    chosen = [c[:rw.INDEX_TERMS] for c in lookup]
     idx = np.repeat(np.arange(len(ids), dtype=np.int32), [len(c) for c in chosen])
     terms = np.fromiter((t for c in chosen for t in c), dtype=np.int64, count=len(idx))
+    q_idx = np.repeat(np.arange(len(ids), dtype=np.int32), [len(c) for c in lookup])
+    q_terms = np.fromiter((t for c in lookup for t in c), dtype=np.int64, count=len(q_idx))
     own = {a: _url_key(i.url) for a, i in zip(ids, items, strict=True)}
     links = []
     for a in ids:
@@ -805,7 +808,7 @@ def _reworded(con: duckdb.DuckDBPyConnection, items: Sequence[WorkItem], out: Ma
     shared: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     # Within the batch: a term held by more batch articles than the cap says nothing.
     by_term: dict[int, list[int]] = defaultdict(list)
-    for n, terms_of in enumerate(chosen):
+    for n, terms_of in enumerate(lookup):
         for t in terms_of:
             by_term[t].append(n)
     cap = rw.df_cap(docs_n)
@@ -824,7 +827,7 @@ def _reworded(con: duckdb.DuckDBPyConnection, items: Sequence[WorkItem], out: Ma
         by_key[k].append(a)
     linked = {_pair(a, b) for a, k in links for b in by_key.get(k, []) if b != a}
     with store.batch_view(con, ids, [i.source for i in items]):
-        for n, other, ts in store.term_matches(con, terms, idx, fday[idx], pday[idx],
+        for n, other, ts in store.term_matches(con, q_terms, q_idx, fday[q_idx], pday[q_idx],
                                                rw.WINDOW_DAYS, rw.MIN_SHARED_TERMS):
             shared[ids[n]][other].update(ts)
         for way, key, other in store.attribution_matches(con, sorted({k for _, k in links}),
@@ -851,7 +854,7 @@ def _reworded(con: duckdb.DuckDBPyConnection, items: Sequence[WorkItem], out: Ma
             continue
         for t in docs[p].terms | docs[q].terms:
             if t not in weight:
-                weight[t] = rw.idf(df.get(t, 0), docs_n)
+                weight[t] = rw.weight(df.get(t, 0), docs_n)
         al = rw.align(docs[p], docs[q], weight)
         if rw.verified(al, linked=(p, q) in linked):
             out.edges.append(Edge(a=p, b=q, method="reworded", similarity=round(al.coverage, 4)))

@@ -121,7 +121,10 @@ def doc_of(text: str) -> Doc:
 DF_FLOOR = 40
 DF_SHARE = 0.002
 DF_CEIL = 400
-INDEX_TERMS = 24  # terms indexed and looked up per article
+INDEX_TERMS = 24  # terms indexed per article
+LOOKUP_TERMS = 48  # terms looked up per article: more than indexed, so a copy and its
+# original, choosing apart, still share enough of them
+RARITY_BANDS = 8
 # IDF as if the store held at least this many articles: in a tiny store every term would
 # otherwise weigh the same as a stopword.
 IDF_PRIOR_DOCS = 1000
@@ -137,29 +140,39 @@ def idf(df: int, docs: int) -> float:
     return math.log((max(docs, IDF_PRIOR_DOCS) + 1) / (df + 1)) + 1.0
 
 
+def weight(df: int, docs: int) -> float:
+    """A term's weight in sentence cosines: IDF, damped (log1p) so that the names two
+    articles on one event share do not outweigh the rest of their sentences."""
+    return math.log1p(idf(df, docs))
+
+
 def index_terms(doc: Doc, df: Mapping[int, int], docs: int, limit: int = INDEX_TERMS
                 ) -> list[int]:
     """The rarest terms of doc below the df cap: names and numbers first among equally rare."""
     cap = df_cap(docs)
     rare = [t for t in doc.terms if df.get(t, 0) <= cap]
-    # Equally rare within a factor of two: in a small store every term is rare, and the
-    # names and numbers are what a reworded copy keeps.
-    rare.sort(key=lambda t: (max(0, df.get(t, 0)).bit_length(), t not in doc.salient, t))
+    # Rarity in RARITY_BANDS coarse bands below the cap, names and numbers first within one:
+    # strictly rarest-first would make a copy pick the words only it has (df 1) over those it
+    # shares with its original (df 2), and in a small store every term is rare.
+    band = (cap + RARITY_BANDS) // RARITY_BANDS
+    rare.sort(key=lambda t: (df.get(t, 0) // band, t not in doc.salient, t))
     return rare[:limit]
 
 
 # --- verification ------------------------------------------------------------------------------
 
-PAIR_MIN = 0.35  # cosine two sentences need to be aligned
+PAIR_MIN = 0.4  # cosine two sentences need to be aligned
 MIN_ALIGNED = 3  # sentences a match needs aligned, whatever its coverage
 # Aligned share of the shorter text's sentence weight, and of the longer text's: a reworded
 # copy covers most of both; independent coverage of the same event, told in its own order,
 # covers neither (see docs/dedupe-reworded.md for how these were chosen).
 MIN_COVERAGE = 0.6
 MIN_COVERAGE_LONG = 0.5
-# ... when one page credits the other with an attribution link: still text evidence.
-MIN_COVERAGE_LINKED = 0.4
-MIN_COVERAGE_LONG_LINKED = 0.3
+# When one page credits the other with an attribution link, the link excuses a partial copy
+# (a few paragraphs of a long original), not a different text: the shorter text must still
+# align as well as without a link.
+MIN_COVERAGE_LINKED = MIN_COVERAGE
+MIN_COVERAGE_LONG_LINKED = 0.2
 
 
 @dataclass(kw_only=True, frozen=True)
