@@ -836,8 +836,7 @@ def _reworded(con: duckdb.DuckDBPyConnection, items: Sequence[WorkItem], out: Ma
             linked.update(_pair(a, other) for a in mine)
     pairs = set(linked)
     for a in ids:
-        weights = {t: rw.idf(df.get(t, 0), docs_n) for t in docs[a].terms}
-        pairs.update(_pair(a, b) for b in rw.best_candidates(shared.get(a, {}), weights))
+        pairs.update(_pair(a, b) for b in rw.best_candidates(shared.get(a, {}), df, docs_n))
     pairs -= {e.key() for e in out.edges}  # the verbatim path has verified these already
     if not pairs:
         return

@@ -163,6 +163,9 @@ def index_terms(doc: Doc, df: Mapping[int, int], docs: int, limit: int = INDEX_T
 
 PAIR_MIN = 0.4  # cosine two sentences need to be aligned
 MIN_ALIGNED = 3  # sentences a match needs aligned, whatever its coverage
+# Share of the smaller term set the two texts must have in common before any alignment: a
+# reworded copy keeps well over half its original's terms, most candidates far fewer.
+MIN_TERM_SHARE = 0.4
 # Aligned share of the shorter text's sentence weight, and of the longer text's: a reworded
 # copy covers most of both; independent coverage of the same event, told in its own order,
 # covers neither (see docs/dedupe-reworded.md for how these were chosen).
@@ -191,9 +194,9 @@ def _matrix(sents: Sequence[frozenset[int]], col: Mapping[int, int], weight: np.
             ) -> np.ndarray:
     """Rows of IDF-weighted, L2-normalised term vectors, one per sentence."""
     m = np.zeros((len(sents), len(col)), dtype=np.float32)
-    for i, s in enumerate(sents):
-        m[i, [col[t] for t in s]] = 1.0
-    m *= weight
+    rows = np.repeat(np.arange(len(sents)), [len(s) for s in sents])
+    cols = np.fromiter((col[t] for s in sents for t in s), dtype=np.int64, count=len(rows))
+    m[rows, cols] = weight[cols]
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return m / norms
@@ -211,9 +214,10 @@ def _monotone(gain: np.ndarray) -> float:
 def align(a: Doc, b: Doc, weights: Mapping[int, float]) -> Alignment:
     """The best one-to-one, in-order alignment of two texts' sentences (cosine >= PAIR_MIN)."""
     short, long = (a, b) if len(a.sentences) <= len(b.sentences) else (b, a)
-    if len(short.sentences) < MIN_ALIGNED or not (short.terms & long.terms):
+    if (len(short.sentences) < MIN_ALIGNED or len(short.terms & long.terms)
+            < MIN_TERM_SHARE * min(len(short.terms), len(long.terms))):
         return NO_ALIGNMENT
-    vocab = sorted(short.terms | long.terms)
+    vocab = list(short.terms | long.terms)
     col = {t: i for i, t in enumerate(vocab)}
     w = np.array([weights.get(t, 1.0) for t in vocab], dtype=np.float32)
     hit = (_matrix(short.sentences, col, w) @ _matrix(long.sentences, col, w).T) >= PAIR_MIN
@@ -242,14 +246,14 @@ CANDIDATES = 4  # best-scored candidates verified per article
 WINDOW_DAYS = 30  # articles further apart in time are never candidates
 
 
-def best_candidates(shared: Mapping[str, Iterable[int]], weights: Mapping[int, float],
+def best_candidates(shared: Mapping[str, Iterable[int]], df: Mapping[int, int], docs: int,
                     limit: int = CANDIDATES) -> list[str]:
     """The `limit` candidates sharing the most IDF weight, each sharing >= MIN_SHARED_TERMS."""
     scored = []
     for other, terms in shared.items():
         ts = set(terms)
         if len(ts) >= MIN_SHARED_TERMS:
-            scored.append((-sum(weights.get(t, 1.0) for t in ts), other))
+            scored.append((-sum(idf(df.get(t, 0), docs) for t in ts), other))
     scored.sort()
     return [o for _, o in scored[:limit]]
 
