@@ -776,20 +776,28 @@ def _reworded(con: duckdb.DuckDBPyConnection, items: Sequence[WorkItem], out: Ma
     """
     ids = [i.article_id for i in items]
     meta = store.reworded_meta(con, ids)
-    docs = {i.article_id: rw.doc_of(i.text) for i in items}
+    # Only each article's terms are kept, as arrays (a whole Doc of every article of a big
+    # batch would hold tens of MB of small ints); texts in a candidate pair are split again.
     fresh: Counter[int] = Counter()
+    every: set[int] = set()
+    kept: list[tuple[np.ndarray, frozenset[int]]] = []
     for i in items:
+        d = rw.doc_of(i.text)
         if not i.known:
-            fresh.update(docs[i.article_id].terms)
+            fresh.update(d.terms)
+        every |= d.terms
+        kept.append((np.fromiter(d.terms, dtype=np.int64, count=len(d.terms)), d.salient))
     docs_n = store.processed_count(con) + sum(1 for i in items if not i.known)
-    df = store.term_df(con, np.fromiter(set().union(*(d.terms for d in docs.values())),
-                                        dtype=np.int64))
+    df = store.term_df(con, np.fromiter(every, dtype=np.int64, count=len(every)))
+    del every
     for t, c in fresh.items():
         df[t] = df.get(t, 0) + c
     fday = np.array([_day(meta[a][3]) for a in ids], dtype=np.int32)
     pday = np.array([_day(meta[a][1]) if meta[a][1] is not None and meta[a][2] else -1  # type: ignore[arg-type]
                      for a in ids], dtype=np.int32)
-    lookup = [rw.index_terms(docs[a], df, docs_n, rw.LOOKUP_TERMS) for a in ids]
+    lookup = [rw.index_terms(terms.tolist(), salient, df, docs_n, rw.LOOKUP_TERMS)
+              for terms, salient in kept]
+    del kept
     chosen = [c[:rw.INDEX_TERMS] for c in lookup]
     idx = np.repeat(np.arange(len(ids), dtype=np.int32), [len(c) for c in chosen])
     terms = np.fromiter((t for c in chosen for t in c), dtype=np.int64, count=len(idx))
@@ -840,7 +848,9 @@ def _reworded(con: duckdb.DuckDBPyConnection, items: Sequence[WorkItem], out: Ma
     pairs -= {e.key() for e in out.edges}  # the verbatim path has verified these already
     if not pairs:
         return
-    others = sorted({x for pair in pairs for x in pair} - docs.keys())
+    paired = {x for pair in pairs for x in pair}
+    docs = {i.article_id: rw.doc_of(i.text) for i in items if i.article_id in paired}
+    others = sorted(paired - docs.keys())
     for start in range(0, len(others), LOAD_TEXTS):
         for aid, (_, text) in store.texts_of(con, others[start:start + LOAD_TEXTS]).items():
             docs[aid] = rw.doc_of(text)

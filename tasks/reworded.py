@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,16 +146,16 @@ def weight(df: int, docs: int) -> float:
     return math.log1p(idf(df, docs))
 
 
-def index_terms(doc: Doc, df: Mapping[int, int], docs: int, limit: int = INDEX_TERMS
-                ) -> list[int]:
-    """The rarest terms of doc below the df cap: names and numbers first among equally rare."""
+def index_terms(terms: Iterable[int], salient: Container[int], df: Mapping[int, int],
+                docs: int, limit: int = INDEX_TERMS) -> list[int]:
+    """The rarest terms below the df cap, names and numbers (salient) first among equally rare."""
     cap = df_cap(docs)
-    rare = [t for t in doc.terms if df.get(t, 0) <= cap]
+    rare = [t for t in terms if df.get(t, 0) <= cap]
     # Rarity in RARITY_BANDS coarse bands below the cap, names and numbers first within one:
     # strictly rarest-first would make a copy pick the words only it has (df 1) over those it
     # shares with its original (df 2), and in a small store every term is rare.
     band = (cap + RARITY_BANDS) // RARITY_BANDS
-    rare.sort(key=lambda t: (df.get(t, 0) // band, t not in doc.salient, t))
+    rare.sort(key=lambda t: (df.get(t, 0) // band, t not in salient, t))
     return rare[:limit]
 
 

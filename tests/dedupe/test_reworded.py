@@ -149,7 +149,7 @@ def test_publisher_key_ignores_case_punctuation_and_legal_suffixes() -> None:
 def test_index_terms_are_bounded_and_skip_common_terms() -> None:
     doc = rw.doc_of("\n".join(COPY))
     common = {t: 10_000 for t in doc.terms}
-    assert rw.index_terms(doc, common, 1_000_000) == []
-    chosen = rw.index_terms(doc, {}, 10)
+    assert rw.index_terms(doc.terms, doc.salient, common, 1_000_000) == []
+    chosen = rw.index_terms(doc.terms, doc.salient, {}, 10)
     assert len(chosen) == rw.INDEX_TERMS
     assert set(chosen) <= doc.salient  # names and numbers first when every term is rare
