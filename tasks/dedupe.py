@@ -780,13 +780,13 @@ def _reworded(con: duckdb.DuckDBPyConnection, items: Sequence[WorkItem], out: Ma
     # batch would hold tens of MB of small ints); texts in a candidate pair are split again.
     fresh: Counter[int] = Counter()
     every: set[int] = set()
-    kept: list[tuple[np.ndarray, frozenset[int]]] = []
+    kept: list[tuple[np.ndarray, set[int]]] = []
     for i in items:
-        d = rw.doc_of(i.text)
+        found, salient = rw.terms_of(i.text)
         if not i.known:
-            fresh.update(d.terms)
-        every |= d.terms
-        kept.append((np.fromiter(d.terms, dtype=np.int64, count=len(d.terms)), d.salient))
+            fresh.update(found)
+        every |= found
+        kept.append((np.fromiter(found, dtype=np.int64, count=len(found)), salient))
     docs_n = store.processed_count(con) + sum(1 for i in items if not i.known)
     df = store.term_df(con, np.fromiter(every, dtype=np.int64, count=len(every)))
     del every
@@ -795,8 +795,8 @@ def _reworded(con: duckdb.DuckDBPyConnection, items: Sequence[WorkItem], out: Ma
     fday = np.array([_day(meta[a][3]) for a in ids], dtype=np.int32)
     pday = np.array([_day(meta[a][1]) if meta[a][1] is not None and meta[a][2] else -1  # type: ignore[arg-type]
                      for a in ids], dtype=np.int32)
-    lookup = [rw.index_terms(terms.tolist(), salient, df, docs_n, rw.LOOKUP_TERMS)
-              for terms, salient in kept]
+    lookup = [rw.index_terms(arr.tolist(), salient, df, docs_n, rw.LOOKUP_TERMS)
+              for arr, salient in kept]
     del kept
     chosen = [c[:rw.INDEX_TERMS] for c in lookup]
     idx = np.repeat(np.arange(len(ids), dtype=np.int32), [len(c) for c in chosen])

@@ -114,6 +114,15 @@ def doc_of(text: str) -> Doc:
     return Doc(sentences=sents, terms=frozenset().union(*sents), salient=frozenset(salient))
 
 
+def terms_of(text: str) -> tuple[set[int], set[int]]:
+    """(content terms, salient terms) of a whole text, without splitting its sentences: what
+    indexing needs, in one pass."""
+    if len(_TERMS) > _TERM_CACHE_MAX:
+        _TERMS.clear()
+    found = {t for t in map(_TERMS.__getitem__, set(_TOKEN.findall(text))) if t is not None}
+    return {t.h for t in found}, {t.h for t in found if t.salient}
+
+
 # --- rarity ------------------------------------------------------------------------------------
 
 # A term is looked up in the index only while fewer than this many stored articles hold it

@@ -237,7 +237,11 @@ def read_db(db: Path) -> tuple[list[Member], dict[str, tuple[str, str | None]], 
             "SELECT m.url, m.story_id, m.article_id = s.original_article_id, s.original_url "
             "FROM story_members m JOIN stories s USING (story_id)").fetchall()
         arts = con.execute("SELECT url, text, source_kind FROM articles").fetchall()
-        dates = con.execute("SELECT url, published_at IS NOT NULL FROM articles").fetchall()
+        has_dates = con.execute("SELECT count(*) FROM information_schema.columns WHERE "
+                                "table_name = 'articles' AND column_name = 'published_at'"
+                                ).fetchone()
+        dates = con.execute("SELECT url, published_at IS NOT NULL FROM articles").fetchall() \
+            if has_dates and has_dates[0] else []
     finally:
         con.close()
     pred: list[Member] = []
