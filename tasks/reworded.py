@@ -35,7 +35,7 @@ over own per perhaps rather really said same say says she should since so some s
 than that the their theirs them themselves then there these they this those though through
 thus to told too toward under until up upon us very via was we well were what whatever when
 where whether which while who whom whose why will with within without would yet you your
-yours yourself also according added told says saying including week year years day days time
+yours yourself according added saying including week year years day days time
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
@@ -69,8 +69,8 @@ class _Terms(dict[str, Term | None]):
     def __missing__(self, token: str) -> Term | None:
         low = token.lower()
         if low.isdigit():
-            value: Term | None = Term(h=_hash("#" + low.lstrip("0") or "0"), salient=True)
-        elif len(low) < MIN_WORD or low in STOPWORDS or low.isdigit():
+            value: Term | None = Term(h=_hash("#" + (low.lstrip("0") or "0")), salient=True)
+        elif len(low) < MIN_WORD or low in STOPWORDS:
             value = None
         else:
             s = stem(low)
