@@ -474,14 +474,16 @@ def edges_touching(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
 def member_rows(con: duckdb.DuckDBPyConnection, article_ids: Iterable[str]
                 ) -> list[tuple[Any, ...]]:
     """(article_id, url, source_kind, fetched_at, canonical_url, links, published_at,
-    date_trusted) of these articles, for election."""
+    date_trusted, attribution_url, credited_publisher, publisher, sitename) of these
+    articles, for election (publisher: the source's, None for unlisted sites)."""
     ids = list(article_ids)
     if not ids:
         return []
     sub, param = _in(ids)
     return con.execute(
         "SELECT a.article_id, a.url, COALESCE(s.kind, 'unknown'), a.fetched_at, a.canonical_url, "
-        "a.links, a.published_at, a.date_trusted FROM article_records a "
+        "a.links, a.published_at, a.date_trusted, a.attribution_url, a.credited_publisher, "
+        "s.publisher, a.sitename FROM article_records a "
         f"LEFT JOIN sources s ON s.name = a.source WHERE a.article_id IN {sub}",
         [param]).fetchall()
 
@@ -531,3 +533,114 @@ def copies_of(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]
         "SELECT story_id, url, source, role, similarity, match_method FROM story_members "
         "WHERE story_id IN (SELECT unnest(?)) AND role = 'copy' ORDER BY story_id, url",
         [list(story_ids)]).fetchall()
+
+
+# --- reworded-copy stage ---------------------------------------------------------------------
+
+
+def reworded_meta(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]
+                  ) -> dict[str, tuple[str | None, datetime | None, bool, datetime]]:
+    """article_id -> (attribution_url, published_at, date_trusted, fetched_at)."""
+    if not article_ids:
+        return {}
+    sub, param = _in(article_ids)
+    rows = con.execute("SELECT article_id, attribution_url, published_at, date_trusted, "
+                       f"fetched_at FROM article_records WHERE article_id IN {sub}",
+                       [param]).fetchall()
+    return {r[0]: (r[1], r[2], bool(r[3]), r[4]) for r in rows}
+
+
+def processed_count(con: duckdb.DuckDBPyConnection) -> int:
+    """How many articles dedupe has processed (the N of document frequencies)."""
+    row = con.execute("SELECT count(*) FROM dedupe_articles").fetchone()
+    return int(row[0]) if row else 0
+
+
+def term_df(con: duckdb.DuckDBPyConnection, terms: np.ndarray) -> dict[int, int]:
+    """Stored document frequency of these terms (int64 stem hashes); absent terms are left out."""
+    if not len(terms):
+        return {}
+    con.register("_q_terms", {"term": terms})
+    try:
+        rows = con.execute("SELECT d.term, d.df FROM reworded_df d "
+                           "SEMI JOIN _q_terms q USING (term)").fetchall()
+    finally:
+        con.unregister("_q_terms")
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+def term_matches(con: duckdb.DuckDBPyConnection, terms: np.ndarray, idx: np.ndarray,
+                 fday: np.ndarray, pday: np.ndarray, window: int, min_shared: int
+                 ) -> list[tuple[int, str, list[int]]]:
+    """(batch position, stored article, shared terms) of stored articles sharing at least
+    min_shared of a batch article's index terms within `window` days of it, by fetch day or
+    trusted publication day (pday < 0: none); the batch's own rows are left out (needs
+    batch_view)."""
+    if not len(idx):
+        return []
+    con.register("_q_post", {"term": terms, "idx": idx, "fday": fday, "pday": pday})
+    try:
+        rows = con.execute(
+            "SELECT q.idx, t.article_id, list(q.term) FROM _q_post q "
+            "JOIN reworded_terms t USING (term) "
+            "WHERE (abs(t.fday - q.fday) <= $1 OR (q.pday >= 0 AND abs(t.pday - q.pday) <= $1)) "
+            "AND t.article_id NOT IN (SELECT article_id FROM _batch) "
+            "GROUP BY q.idx, t.article_id HAVING count(*) >= $2",
+            [window, min_shared]).fetchall()
+    finally:
+        con.unregister("_q_post")
+    return [(int(r[0]), r[1], [int(t) for t in r[2]]) for r in rows]
+
+
+def attribution_matches(con: duckdb.DuckDBPyConnection, target_keys: Sequence[str],
+                        own_keys: Sequence[str]) -> list[tuple[str, str, str]]:
+    """Stored articles tied to the batch by an attribution link, the batch's own left out
+    (needs batch_view): ('to', url_key, article) for stored articles at target_keys, and
+    ('from', target_key, article) for stored articles whose link credits one of own_keys."""
+    _table(con, "_att", {"k": target_keys or [""]})
+    _table(con, "_own", {"k": own_keys or [""]})
+    try:
+        return [(r[0], r[1], r[2]) for r in con.execute(
+            "SELECT 'to', url_key, article_id FROM dedupe_articles "
+            "WHERE url_key IN (SELECT k FROM _att WHERE k IS NOT NULL) "
+            "AND article_id NOT IN (SELECT article_id FROM _batch) "
+            "UNION ALL SELECT 'from', target_key, article_id FROM reworded_links "
+            "WHERE target_key IN (SELECT k FROM _own WHERE k IS NOT NULL) "
+            "AND article_id NOT IN (SELECT article_id FROM _batch)").fetchall()]
+    finally:
+        _drop(con, "_att")
+        _drop(con, "_own")
+
+
+@dataclass(kw_only=True)
+class RewordedRows:
+    """The reworded index rows of a batch: postings, attribution links and new df counts."""
+
+    terms: np.ndarray  # int64 term of each posting
+    idx: np.ndarray  # int32 batch position of each posting
+    fday: np.ndarray  # int32 fetch day (days since 1970) of each posting
+    pday: np.ndarray  # int32 trusted publication day, -1 when none
+    links: list[tuple[str, str]]  # (article_id, target url_key)
+    df_terms: np.ndarray  # int64 terms whose df grows
+    df_add: np.ndarray  # int32 by how much
+
+
+def replace_reworded(con: duckdb.DuckDBPyConnection, rows: RewordedRows) -> None:
+    """Store the batch's postings and attribution links, replacing older ones, and add its
+    new articles' terms to the document frequencies (needs batch_view)."""
+    con.execute("DELETE FROM reworded_terms WHERE article_id IN (SELECT article_id FROM _batch)")
+    con.execute("DELETE FROM reworded_links WHERE article_id IN (SELECT article_id FROM _batch)")
+    if len(rows.idx):
+        _insert_rows(con, "_new_terms", {"term": rows.terms, "idx": rows.idx, "fday": rows.fday,
+                                         "pday": rows.pday},
+                     "INSERT INTO reworded_terms SELECT n.term, b.article_id, n.fday, "
+                     "NULLIF(n.pday, -1) FROM _new_terms n JOIN _batch b USING (idx)")
+    if rows.links:
+        ids, keys = (list(c) for c in zip(*rows.links, strict=True))
+        _table(con, "_links", {"a": ids, "k": keys})
+        con.execute("INSERT INTO reworded_links SELECT a, k FROM _links")
+        _drop(con, "_links")
+    if len(rows.df_terms):
+        _insert_rows(con, "_df", {"term": rows.df_terms, "n": rows.df_add},
+                     "INSERT INTO reworded_df SELECT term, n FROM _df "
+                     "ON CONFLICT (term) DO UPDATE SET df = reworded_df.df + excluded.df")

@@ -275,6 +275,27 @@ JOIN (SELECT sm.story_id, count(*) AS member_count, min(r.fetched_at) AS first_s
       GROUP BY sm.story_id) c USING (story_id)
 WHERE m.role = 'original';
 """),
+    # The reworded-copy stage's index (tasks/reworded.py). reworded_terms: each article's few
+    # rarest content terms (stem hashes), with its fetch day and trusted publication day for
+    # the time window; reworded_df: how many processed articles hold each term (IDF, and the
+    # cap that keeps common terms out of lookups); reworded_links: the url_key of the article
+    # an article's attribution link credits.
+    Migration(version=7, name="reworded-copy index", sql="""
+CREATE TABLE reworded_terms (
+    term       BIGINT NOT NULL,
+    article_id VARCHAR NOT NULL,
+    fday       INTEGER NOT NULL,
+    pday       INTEGER
+);
+CREATE TABLE reworded_df (
+    term BIGINT PRIMARY KEY,
+    df   INTEGER NOT NULL
+);
+CREATE TABLE reworded_links (
+    article_id VARCHAR NOT NULL,
+    target_key VARCHAR NOT NULL
+);
+"""),
     Migration(version=9, name="boilerplate kept blocks", sql="""
 -- Learned blocks set aside: forgotten by `newsflow boilerplate forget` (reason 'forget') or
 -- matched by a source's sources.toml keep_blocks (reason 'keep_blocks'). A block here is never

@@ -9,10 +9,10 @@ import hashlib
 import re
 import threading
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
@@ -23,6 +23,7 @@ from newsflow.urls import normalize_url, url_key
 from storage import dedupe as store
 from storage.db import READER_MEMORY, raise_memory, reader
 from tasks import boilerplate as bp
+from tasks import reworded as rw
 from tasks.store import guarded_writer
 
 # --- signatures ------------------------------------------------------------------------------
@@ -171,13 +172,8 @@ def band_keys(sig: np.ndarray) -> list[int]:
             for band in range(BANDS)]
 
 
-def text_hash(text: str) -> str:
-    """Exact-copy key: hash of the word sequence (spacing, case and punctuation ignored)."""
-    return words_hash(words(text))
-
-
 def words_hash(w: list[str]) -> str:
-    """text_hash of a text already split into words."""
+    """Exact-copy key: hash of the word sequence (spacing, case and punctuation ignored)."""
     return hashlib.sha256(" ".join(w).encode()).hexdigest()[:24]
 
 
@@ -272,7 +268,7 @@ _normalize_url = functools.lru_cache(maxsize=1 << 16)(normalize_url)
 _url_key = functools.lru_cache(maxsize=1 << 16)(url_key)
 
 KIND_RANK = {"original": 0, "syndicator": 1, "aggregator": 2, "unknown": 2}
-METHOD_RANK = {"url": 0, "canonical": 1, "exact_text": 2, "minhash": 3}
+METHOD_RANK = {"url": 0, "canonical": 1, "exact_text": 2, "minhash": 3, "reworded": 4}
 
 
 @dataclass(kw_only=True)
@@ -287,6 +283,10 @@ class Member:
     links: tuple[str, ...] = ()
     published_at: datetime | None = None
     date_trusted: bool = False
+    attribution_url: str | None = None  # the article a "Reference:"/"Source:" link credits
+    credited_publisher: str | None = None  # named by a foreign copyright line
+    publisher: str | None = None  # the source's publisher (None: site not in sources.toml)
+    sitename: str | None = None  # the page's own site name (og:site_name)
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -295,7 +295,7 @@ class Edge:
 
     a: str
     b: str
-    method: str  # url | canonical | exact_text | minhash
+    method: str  # url | canonical | exact_text | minhash | reworded
     similarity: float
 
     def key(self) -> tuple[str, str]:
@@ -327,8 +327,24 @@ def _pointed_at(members: Sequence[Member], targets_of: dict[str, set[str]]) -> l
     return roots or [m for m in members if m.article_id in hit]
 
 
+def _credited(pool: Sequence[Member], members: Sequence[Member]) -> list[Member]:
+    """Members of the pool whose publisher (for an unlisted site: its own site name) is the
+    one another member's foreign copyright line credits, among the best-ranked kinds that
+    match: a credit never lifts an aggregator over an original, but lifts an unlisted site
+    (ranked with aggregators) over the aggregator copies."""
+    credited = {rw.publisher_key(m.credited_publisher) for m in members} - {""}
+    hits = [m for m in pool if rw.publisher_key(m.publisher or m.sitename) in credited]
+    if not hits:
+        return []
+    best = min(KIND_RANK.get(m.kind, 2) for m in hits)
+    if best > min(KIND_RANK.get(m.kind, 2) for m in pool):
+        return []
+    return [m for m in hits if KIND_RANK.get(m.kind, 2) == best]
+
+
 def elect(members: Sequence[Member]) -> str:
-    """The story's original: canonical, attribution link, source kind, trusted date, fetch time."""
+    """The story's original: canonical, attribution link, body links, credited publisher,
+    source kind (an unlisted site ranks with aggregators), trusted date, fetch time."""
     by_url = {_normalize_url(m.url): m.article_id for m in members}
     by_key: dict[str, list[str]] = defaultdict(list)
     for m in members:
@@ -345,8 +361,15 @@ def elect(members: Sequence[Member]) -> str:
         pool = _pointed_at(pool, canon) or pool
     if len(pool) > 1:
         ids = {m.article_id for m in pool}
+        attributed = {t for m in members if m.attribution_url
+                      for t in targets(m, [m.attribution_url]) if t in ids}
+        pool = [m for m in pool if m.article_id in attributed] or pool
+    if len(pool) > 1:
+        ids = {m.article_id for m in pool}
         cited = {t for m in members for t in targets(m, m.links) if t in ids}
         pool = [m for m in pool if m.article_id in cited] or pool
+    if len(pool) > 1:
+        pool = _credited(pool, members) or pool
     if len(pool) > 1:
         best = min(KIND_RANK.get(m.kind, 2) for m in pool)
         pool = [m for m in pool if KIND_RANK.get(m.kind, 2) == best]
@@ -388,7 +411,7 @@ class Membership:
     story_id: str
     role: str  # original | copy
     similarity: float
-    match_method: str  # self | url | canonical | exact_text | minhash
+    match_method: str  # self | url | canonical | exact_text | minhash | reworded
 
 
 def story_id_of(members: Sequence[Member]) -> str:
@@ -476,6 +499,7 @@ class MatchedBatch:
     bands: tuple[np.ndarray, np.ndarray, np.ndarray] = field(default_factory=_no_bands)
     edges: list[Edge] = field(default_factory=list)
     candidates: int = 0
+    reworded: store.RewordedRows | None = None  # the reworded stage's index rows
 
 
 # Stored candidates whose texts _match holds at once (each chunk is one scan of the texts).
@@ -803,7 +827,121 @@ def _match(con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> MatchedBatch
         if method:
             out.edges.append(Edge(a=min(p, q), b=max(p, q), method=method,
                                   similarity=round(o.small, 4)))
+    _reworded(con, batch.items, out)
     return out
+
+
+# --- reworded copies: rare-term candidates, in-order sentence alignment ------------------------
+
+_DAY = 86_400
+
+
+def _day(t: datetime) -> int:
+    """Days since 1970 (UTC) of a timestamp."""
+    return int((t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp() // _DAY)
+
+
+def _reworded(con: duckdb.DuckDBPyConnection, items: Sequence[WorkItem], out: MatchedBatch
+              ) -> None:
+    """Index the batch's rare terms and add 'reworded' edges for pairs the verbatim path left.
+
+    Candidates: stored or batch articles sharing rare indexed terms within the time window
+    (the best CANDIDATES of each), and pages tied by an attribution link. Each is verified by
+    an in-order sentence alignment (tasks.reworded); a link lowers the coverage needed.
+    """
+    ids = [i.article_id for i in items]
+    meta = store.reworded_meta(con, ids)
+    # Only each article's terms are kept, as arrays (a whole Doc of every article of a big
+    # batch would hold tens of MB of small ints); texts in a candidate pair are split again.
+    fresh: Counter[int] = Counter()
+    every: set[int] = set()
+    kept: list[tuple[np.ndarray, set[int]]] = []
+    for i in items:
+        found, salient = rw.terms_of(i.text)
+        if not i.known:
+            fresh.update(found)
+        every |= found
+        kept.append((np.fromiter(found, dtype=np.int64, count=len(found)), salient))
+    docs_n = store.processed_count(con) + sum(1 for i in items if not i.known)
+    df = store.term_df(con, np.fromiter(every, dtype=np.int64, count=len(every)))
+    del every
+    for t, c in fresh.items():
+        df[t] = df.get(t, 0) + c
+    fday = np.array([_day(meta[a][3]) for a in ids], dtype=np.int32)
+    pday = np.array([_day(meta[a][1]) if meta[a][1] is not None and meta[a][2] else -1  # type: ignore[arg-type]
+                     for a in ids], dtype=np.int32)
+    lookup = [rw.index_terms(arr.tolist(), salient, df, docs_n, rw.LOOKUP_TERMS)
+              for arr, salient in kept]
+    del kept
+    chosen = [c[:rw.INDEX_TERMS] for c in lookup]
+    idx = np.repeat(np.arange(len(ids), dtype=np.int32), [len(c) for c in chosen])
+    terms = np.fromiter((t for c in chosen for t in c), dtype=np.int64, count=len(idx))
+    q_idx = np.repeat(np.arange(len(ids), dtype=np.int32), [len(c) for c in lookup])
+    q_terms = np.fromiter((t for c in lookup for t in c), dtype=np.int64, count=len(q_idx))
+    own = {a: _url_key(i.url) for a, i in zip(ids, items, strict=True)}
+    links = []
+    for a in ids:
+        with contextlib.suppress(ValueError):
+            if meta[a][0] and _url_key(meta[a][0]) != own[a]:
+                links.append((a, _url_key(meta[a][0])))
+    out.reworded = store.RewordedRows(
+        terms=terms, idx=idx, fday=fday[idx], pday=pday[idx], links=links,
+        df_terms=np.fromiter(fresh.keys(), dtype=np.int64, count=len(fresh)),
+        df_add=np.fromiter(fresh.values(), dtype=np.int32, count=len(fresh)))
+    shared: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    # Within the batch: a term held by more batch articles than the cap says nothing.
+    by_term: dict[int, list[int]] = defaultdict(list)
+    for n, terms_of in enumerate(lookup):
+        for t in terms_of:
+            by_term[t].append(n)
+    cap = rw.df_cap(docs_n)
+    for t, group in by_term.items():
+        if 1 < len(group) <= cap:
+            for x in range(len(group)):
+                for y in range(x + 1, len(group)):
+                    u, v = group[x], group[y]
+                    if abs(int(fday[u]) - int(fday[v])) <= rw.WINDOW_DAYS or (
+                            pday[u] >= 0 and pday[v] >= 0
+                            and abs(int(pday[u]) - int(pday[v])) <= rw.WINDOW_DAYS):
+                        shared[ids[u]][ids[v]].add(t)
+                        shared[ids[v]][ids[u]].add(t)
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for a, k in own.items():
+        by_key[k].append(a)
+    linked = {_pair(a, b) for a, k in links for b in by_key.get(k, []) if b != a}
+    with store.batch_view(con, ids, [i.source for i in items]):
+        for n, other, ts in store.term_matches(con, q_terms, q_idx, fday[q_idx], pday[q_idx],
+                                               rw.WINDOW_DAYS, rw.MIN_SHARED_TERMS):
+            shared[ids[n]][other].update(ts)
+        for way, key, other in store.attribution_matches(con, sorted({k for _, k in links}),
+                                                          sorted(set(own.values()))):
+            mine = [a for a, k in links if k == key] if way == "to" else by_key.get(key, [])
+            linked.update(_pair(a, other) for a in mine)
+    pairs = set(linked)
+    for a in ids:
+        pairs.update(_pair(a, b) for b in rw.best_candidates(shared.get(a, {}), df, docs_n))
+    pairs -= {e.key() for e in out.edges}  # the verbatim path has verified these already
+    if not pairs:
+        return
+    paired = {x for pair in pairs for x in pair}
+    docs = {i.article_id: rw.doc_of(i.text) for i in items if i.article_id in paired}
+    others = sorted(paired - docs.keys())
+    for start in range(0, len(others), LOAD_TEXTS):
+        for aid, (_, text) in store.texts_of(con, others[start:start + LOAD_TEXTS]).items():
+            docs[aid] = rw.doc_of(text)
+    missing: set[int] = set().union(*(docs[o].terms for o in others if o in docs)) - df.keys()
+    df.update(store.term_df(con, np.fromiter(missing, dtype=np.int64, count=len(missing))))
+    weight: dict[int, float] = {}
+    out.candidates += len(pairs)
+    for p, q in sorted(pairs):
+        if p not in docs or q not in docs:
+            continue
+        for t in docs[p].terms | docs[q].terms:
+            if t not in weight:
+                weight[t] = rw.weight(df.get(t, 0), docs_n)
+        al = rw.align(docs[p], docs[q], weight)
+        if rw.verified(al, linked=(p, q) in linked):
+            out.edges.append(Edge(a=p, b=q, method="reworded", similarity=round(al.coverage, 4)))
 
 
 def _members(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> dict[str, Member]:
@@ -811,7 +949,8 @@ def _members(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> dict[str, Me
     for r in store.member_rows(con, ids):
         out[r[0]] = Member(article_id=r[0], url=r[1], kind=r[2], fetched_at=r[3],
                            canonical_url=r[4], links=tuple(r[5] or ()), published_at=r[6],
-                           date_trusted=bool(r[7]))
+                           date_trusted=bool(r[7]), attribution_url=r[8],
+                           credited_publisher=r[9], publisher=r[10], sitename=r[11])
     return out
 
 
@@ -829,6 +968,8 @@ def _write(con: duckdb.DuckDBPyConnection, batch: PreparedBatch, matched: Matche
     seen = [i.article_id for i in batch.items if i.known]  # only these have edges to replace
     with store.batch_view(con, ids, [i.source for i in batch.items]):
         store.replace_signatures(con, matched.signatures, matched.bands)
+        if matched.reworded is not None:
+            store.replace_reworded(con, matched.reworded)
     store.replace_edges(con, seen, [(e.a, e.b, e.method, e.similarity) for e in matched.edges])
     affected = set(ids) | {n for e in matched.edges for n in (e.a, e.b)}
     while True:  # close over old stories and edges (normally one round)

@@ -23,7 +23,7 @@ if str(REPO) not in sys.path:
 
 import trafilatura  # noqa: E402
 
-from bench.common import corpus_dir, fundus_truth, read_gz, read_manifest  # noqa: E402
+from bench.common import corpus_dir, fundus_truth, read_gz, read_manifest, shared_dir  # noqa: E402
 from bench.dedupe_eval.templates import BlockTag, DateMode, PageView, Site, render, render_amp  # noqa: E402
 from newsflow.urls import host_of, normalize_url  # noqa: E402
 from tasks.warc import WarcResponse, write_warc  # noqa: E402
@@ -58,6 +58,16 @@ AGGREGATORS = (
          kind="aggregator", email="admin@trendingworldpost.com"),
     Site(host="newsfeedmirror.xyz", name="NewsFeed Mirror", template="agg-magazine",
          kind="aggregator", email="[email protected]"),
+)
+
+# Independent newsrooms of the reworded set: each tells a same-event story its own way.
+NEWSROOMS = (
+    Site(host="dailyledgerpost.com", name="The Daily Ledger", template="news-site",
+         kind="original"),
+    Site(host="metrochronicle.net", name="Metro Chronicle", template="news-site",
+         kind="original"),
+    Site(host="northstarherald.com", name="Northstar Herald", template="news-site",
+         kind="original"),
 )
 
 
@@ -385,10 +395,17 @@ def minutes(rng: random.Random, lo: float, hi: float) -> timedelta:
 class Generator:
     """Builds the whole set from a seed; all randomness comes from one random.Random."""
 
-    def __init__(self, seed: int, originals: int) -> None:
+    def __init__(self, seed: int, originals: int, reworded: Path | None = None) -> None:
         self.seed = seed
         self.k = originals
         self.rng = random.Random(seed)
+        # The reworded set (reworded-dev/*.json): its originals are kept out of the main set.
+        self.reworded = ([json.loads(f.read_text(encoding="utf-8"))
+                          for f in sorted(reworded.glob("*.json"))]
+                         if reworded is not None and reworded.is_dir() else [])
+        self.reworded_urls = {normalize_url(d["original_url"]) for d in self.reworded}
+        self.rw_stories: list[Story] = []
+        self.unlisted_originals: set[str] = set()
         aggs = list(AGGREGATORS)
         self.rng.shuffle(aggs)
         # One aggregator is deliberately missing from sources.toml: its pages are "unknown".
@@ -416,6 +433,8 @@ class Generator:
         for folder, row in rows:
             if len(originals) >= self.k and len(briefs) >= 14:
                 break
+            if normalize_url(row["url"].strip() or "-") in self.reworded_urls:
+                continue
             page = load_page(folder, row, bench)
             if page is None or normalize_url(page.url) in urls:
                 continue
@@ -687,6 +706,79 @@ class Generator:
                 info={"words": sum(len(t.split()) for t in text), "disclaimer_words": n_disc,
                       "from": page.url, "published": published.isoformat()}))
 
+    # reworded copies (issue 15)
+
+    def add_reworded(self) -> None:
+        """Each reworded-dev file: its real original, its reworded copy on an aggregator page
+        and its independent same-event article on a newsroom's site; with a random.Random of
+        its own, so the main set stays the same with or without it."""
+        if not self.reworded:
+            return
+        rng, main_rng = random.Random(self.seed * 1_000_003 + 15), self.rng
+        self.rng = rng  # make_aggregated and related_for draw from self.rng
+        try:
+            self._add_reworded(rng)
+        finally:
+            self.rng = main_rng
+
+    def _add_reworded(self, rng: random.Random) -> None:
+        bench = json.loads((corpus_dir() / FOLDERS[0] / "ground-truth.json").read_text("utf-8"))
+        rows = {r["file"]: (f, r) for f in FOLDERS for r in read_manifest(f)}
+        hosts = Counter(host_of(s.page.url) for s in self.stories)
+        hosts.update(host_of(d["original_url"]) for d in self.reworded)
+        for n, d in enumerate(self.reworded):
+            folder, row = rows[d["original_file"]]
+            page = load_page(folder, row, bench)
+            if page is None:
+                raise SystemExit(f"{d['original_file']}: no usable text for a reworded original")
+            published = page.date or datetime(2019, 11, rng.randint(1, 28), tzinfo=UTC)
+            if published.hour == 0 and published.minute == 0:
+                published += timedelta(hours=rng.randint(6, 18), minutes=rng.randrange(60))
+            key = f"rw-{n + 1:02d}"
+            late = rng.random() < 0.3
+            fetched = published + (minutes(rng, 4 * 1440, 10 * 1440) if late
+                                   else minutes(rng, 30, 36 * 60))
+            story = Story(key=key, page=page, published=published, fetched_at=fetched,
+                          html=with_meta_date(page.html, published))
+            self.rw_stories.append(story)
+            # A late original on a site missing from sources.toml must still win its story.
+            unlisted = late and hosts[host_of(page.url)] == 1 and rng.random() < 0.6
+            if unlisted:
+                self.unlisted_originals.add(host_of(page.url))
+            self.pages.append(GenPage(
+                url=page.url, body=story.html, fetched_at=fetched, story=key, is_original=True,
+                kind="original", template="real:" + folder, has_disclaimer=False,
+                source_host=host_of(page.url), content_type="text/html",
+                expected=list(page.paragraphs),
+                info={"reworded_set": True, "published": published.isoformat(),
+                      "spin": d["spin"], "unlisted_original": unlisted}))
+            copy_page = replace(page, title=d["copy_title"],
+                                paragraphs=[p for p in d["copy_text"].split("\n\n") if p.strip()])
+            copy = self.make_aggregated(replace(story, page=copy_page), rng.choice(self.aggregators),
+                                        early=late)
+            copy.info.update({"reworded_set": True, "spin": d["spin"]})
+            self.pages.append(copy)
+            if d.get("independent_text"):
+                self.pages.append(self._independent(d, key, published, rng))
+
+    def _independent(self, d: dict[str, Any], key: str, published: datetime,
+                     rng: random.Random) -> GenPage:
+        """The same event told independently, on a newsroom's own site."""
+        site = rng.choice(NEWSROOMS)
+        when = published + minutes(rng, 60, 12 * 60)
+        title = d["independent_title"]
+        url = f"https://www.{site.host}/{when:%Y/%m}/{slugify(title)}/"
+        paragraphs = [p for p in d["independent_text"].split("\n\n") if p.strip()]
+        view = PageView(site=site, url=url, title=title, blocks=[("p", t) for t in paragraphs],
+                        published=when, credit=site.name, canonical=url, og_url=url,
+                        related=self.related_for(self.stories[0], site, 3))
+        return GenPage(url=url, body=render(view).encode(),
+                       fetched_at=when + minutes(rng, 10, 1440), story=key + "-independent",
+                       is_original=True, kind="independent", template=site.template,
+                       has_disclaimer=False, source_host=site.host, expected=paragraphs,
+                       info={"reworded_set": True, "published": when.isoformat(),
+                             "same_event_as": key})
+
     # output
 
     def original_pages(self) -> list[GenPage]:
@@ -706,8 +798,10 @@ class Generator:
                "# One aggregator host is left out on purpose: its pages get source_kind unknown.",
                ""]
         hosts: dict[str, str] = {}
-        for s in self.stories:
-            hosts.setdefault(host_of(s.page.url), s.page.publisher)
+        for s in self.stories + self.rw_stories:
+            if host_of(s.page.url) not in self.unlisted_originals:
+                hosts.setdefault(host_of(s.page.url), s.page.publisher)
+        hosts.update({s.host: s.name for s in NEWSROOMS} if self.rw_stories else {})
         entries = [(h, pub, "original") for h, pub in sorted(hosts.items())]
         entries += [(s.host, s.name, "syndicator") for s in SYNDICATORS]
         entries += [(s.host, s.name, "aggregator") for s in self.aggregators if s.listed]
@@ -726,15 +820,17 @@ class Generator:
         self.plan_copies()
         self.add_digests()
         self.add_briefs(pool)
+        self.add_reworded()
         pages = self.original_pages() + self.pages
         # A WARC is in crawl order; stable sort keeps generation order among equal times.
         pages.sort(key=lambda g: g.fetched_at)
         return pages
 
 
-def write_set(out: Path, seed: int, originals: int) -> tuple[Generator, list[GenPage]]:
+def write_set(out: Path, seed: int, originals: int, reworded: Path | None = None
+              ) -> tuple[Generator, list[GenPage]]:
     """Generate and write eval.warc.gz, labels.json and sources.toml into out."""
-    gen = Generator(seed, originals)
+    gen = Generator(seed, originals, reworded)
     pages = gen.build()
     out.mkdir(parents=True, exist_ok=True)
     write_warc(out / "eval.warc.gz", (
@@ -811,11 +907,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--originals", type=int, default=80, help="how many real originals (K)")
+    ap.add_argument("--reworded", type=Path, default=None,
+                    help="folder of reworded-copy JSON files (default: <shared>/reworded-dev; "
+                         "'none' to leave them out)")
     ap.add_argument("--verify", action="store_true",
                     help="extract every generated page with trafilatura and report")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    gen, pages = write_set(args.out, args.seed, args.originals)
+    reworded = args.reworded or shared_dir() / "reworded-dev"
+    gen, pages = write_set(args.out, args.seed, args.originals,
+                           None if str(reworded) == "none" else reworded)
     print(f"wrote {args.out}/eval.warc.gz, labels.json, sources.toml "
           f"in {time.perf_counter() - t0:.1f} s (seed {args.seed})")
     print(summary(pages))

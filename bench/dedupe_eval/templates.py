@@ -22,7 +22,7 @@ class Site:
     host: str  # without www.
     name: str
     template: str
-    kind: Literal["syndicator", "aggregator"]
+    kind: Literal["syndicator", "aggregator", "original"]
     listed: bool = True  # False: deliberately missing from sources.toml (source_kind unknown)
     email: str = ""
     local_titles: tuple[str, ...] = ()  # station-local headlines for syndicator sidebars
@@ -362,6 +362,29 @@ def render_agg_blogger(v: PageView) -> str:
 </body></html>"""
 
 
+def render_news_site(v: PageView) -> str:
+    """An independent newsroom's own article page (the reworded set's same-event stories)."""
+    byline = f"By {escape(v.author)}" if v.author else f"By {escape(v.site.name)} staff"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+{_head(v, suffix=f" | {v.site.name}", json_ld=True)}
+<body class="article-page">
+<header class="masthead"><a class="brand" href="/">{escape(v.site.name)}</a>
+<nav><a href="/local/">Local</a> <a href="/nation/">Nation</a> <a href="/world/">World</a>
+<a href="/business/">Business</a> <a href="/opinion/">Opinion</a></nav></header>
+<main><article>
+<h1>{escape(v.title)}</h1>
+<p class="byline">{byline} · {_visible_date(v)}</p>
+<div class="article-body">
+{_paragraphs(v)}
+</div>
+</article>
+<section class="more">{_related_list(v, "More from " + v.site.name)}</section>
+</main>
+<footer><p>© {escape(v.site.name)}. Subscribe for unlimited access.</p></footer>
+</body></html>"""
+
+
 RENDERERS = {
     "nxs-station-a": render_nxs_station_a,
     "nxs-station-b": render_nxs_station_b,
@@ -369,6 +392,7 @@ RENDERERS = {
     "agg-wp-news": render_agg_wp_news,
     "agg-magazine": render_agg_magazine,
     "agg-blogger": render_agg_blogger,
+    "news-site": render_news_site,
 }
 
 

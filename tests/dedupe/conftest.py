@@ -47,6 +47,10 @@ REGISTRY = Registry(path="test", sources=(
     Source(name="mirrorhub", publisher="Daily Mirror Hub", kind="aggregator",
            domains=("mirrorhub.example",)),
     Source(name="digest", publisher="Digest Daily", kind="aggregator", domains=("digest.example",)),
+    Source(name="republic", publisher="AIM Media Indiana", kind="original",
+           domains=("therepublic.com",)),
+    Source(name="ledger", publisher="The Daily Ledger", kind="original",
+           domains=("dailyledger.example",)),
 ))
 
 
@@ -70,13 +74,15 @@ class Store:
     def add(self, url: str, paragraphs: list[str], *, source: str, minutes: float = 0,
             canonical: str | None = None, links: tuple[str, ...] = (),
             published: datetime | None = None, trusted: bool = True,
-            title: str | None = None) -> str:
+            title: str | None = None, attribution: str | None = None,
+            credited: str | None = None, sitename: str | None = None) -> str:
         text = "\n".join(paragraphs)
         a = Article(article_id=article_id(url), url=normalize_url(url), source=source,
                     fetched_at=T0 + timedelta(minutes=minutes), text=text, raw_text=text,
                     canonical_url=normalize_url(canonical) if canonical else None,
                     links=links, published_at=published, date_trusted=trusted,
-                    title=title or url.rsplit("/", 1)[-1])
+                    title=title or url.rsplit("/", 1)[-1], attribution_url=attribution,
+                    credited_publisher=credited, sitename=sitename)
         with writer(self.db) as con:
             writes.store_articles(con, [a])
         return a.article_id

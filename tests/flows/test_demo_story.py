@@ -60,7 +60,6 @@ def test_kxan_syndication_is_a_copy_of_the_hill(demo_db: Path) -> None:
     assert story == (datetime(2023, 9, 5, 17, 32, tzinfo=UTC),)  # the original's, to the minute
 
 
-@pytest.mark.xfail(strict=True, reason="needs the reworded match stage (branch reworded)")
 def test_reworded_seed_copy_joins_the_hill_story(demo_db: Path) -> None:
     got = _rows(demo_db, "SELECT url, story_id, role, match_method FROM story_members "
                          "WHERE url IN (SELECT unnest(?))")
