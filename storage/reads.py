@@ -11,7 +11,7 @@ import duckdb
 import zstandard
 
 from newsflow.types import RawPage, Registry
-from storage.writes import SOURCE_FIELDS, source_fields
+from storage.writes import changed_sources
 from tasks.warc import read_record
 
 # Articles dedupe has to (re)process: never processed, re-extracted since, or flagged dirty.
@@ -118,11 +118,4 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def sources_match(con: duckdb.DuckDBPyConnection, registry: Registry) -> bool:
     """Whether the sources table already holds every source of registry as it is there (what
     writes.upsert_sources would leave unchanged)."""
-    want = {s.name: source_fields(s) for s in registry.sources}
-    try:
-        rows = con.execute(f"SELECT name, {SOURCE_FIELDS} FROM sources "
-                           "WHERE name IN (SELECT unnest(?))", [list(want)]).fetchall()
-    except duckdb.CatalogException:  # a database from before the sources table
-        return False
-    have = {r[0]: tuple(r[1:]) for r in rows}
-    return have == want
+    return not changed_sources(con, registry)
