@@ -13,7 +13,7 @@ from prefect.utilities.annotations import quote
 
 from newsflow.types import Failure, SourceStats
 from storage import writes
-from storage.db import reader
+from storage.db import reader, retry_out_of_memory
 from storage.reads import dedupe_pending
 from tasks.store import BatchOutcome, guarded_writer
 
@@ -99,6 +99,7 @@ def publish(db: str, run_id: str, flow: str, stats: RunStats, failing: dict[str,
     )
 
 
+@retry_out_of_memory("close the run record")
 def finish(db: str, run_id: str, flow: str, stats: RunStats, *, status: str = "completed") -> None:
     """Close the run record, publish the per-source table artifact and emit the ingested event."""
     with guarded_writer(db) as con:
@@ -106,6 +107,7 @@ def finish(db: str, run_id: str, flow: str, stats: RunStats, *, status: str = "c
     publish(db, run_id, flow, stats, failing)
 
 
+@retry_out_of_memory("open the run record")
 def begin(db: str, run_id: str, flow: str, params: dict[str, Any]) -> None:
     """Record the start of a run."""
     with guarded_writer(db) as con:

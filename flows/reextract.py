@@ -16,7 +16,7 @@ from flows.import_warc import run_dedupe_flow
 from newsflow.config import load_registry
 from newsflow.types import Article, Failure, RawPage
 from storage import writes
-from storage.db import db_path, reader
+from storage.db import db_path, reader, retry_out_of_memory
 from storage.reads import RAW_PAGE_COLUMNS, raw_page
 from tasks.extract import default_workers, extract_batch, extraction_pool
 from tasks.store import guarded_writer
@@ -50,6 +50,7 @@ def page_batches(db: str, source: str | None, size: int) -> Iterator[list[RawPag
             yield pages
 
 
+@retry_out_of_memory("store re-extracted articles")
 def store_reextracted(db: str, results: list[Article | Failure], stats: RunStats) -> int:
     """Replace the articles of one batch; returns how many articles were re-extracted.
 

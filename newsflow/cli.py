@@ -210,20 +210,29 @@ def sql(query: Annotated[str, typer.Argument(help="SQL to run on a read-only con
         format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table"
         ) -> None:
     """Run a read-only SQL query against the database."""
-    import duckdb
-
-    from storage.db import db_path, reader
-
     if format not in ("table", "csv", "json"):
         raise typer.BadParameter("must be table, csv or json", param_hint="--format")
-    with reader(db_path(db)) as con:
-        try:
-            cur = con.execute(query)
-        except duckdb.Error as exc:
-            raise NewsflowError(f"query failed: {exc}") from None
-        cols = [d[0] for d in cur.description or []]
-        rows = cur.fetchall()
-    _print_rows(cols, rows, format)
+    _print_rows(*_run_query(query, db), format)
+
+
+def _run_query(query: str, db: str | None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The columns and rows of a read-only query (retried once with more memory, as writes are)."""
+    import duckdb
+
+    from storage.db import db_path, reader, retry_out_of_memory
+
+    @retry_out_of_memory("newsflow sql")
+    def run() -> tuple[list[str], list[tuple[Any, ...]]]:
+        with reader(db_path(db)) as con:
+            try:
+                cur = con.execute(query)
+            except duckdb.OutOfMemoryException:
+                raise
+            except duckdb.Error as exc:
+                raise NewsflowError(f"query failed: {exc}") from None
+            return [d[0] for d in cur.description or []], cur.fetchall()
+
+    return run()
 
 
 @app.command()
@@ -336,7 +345,8 @@ def _print_stats(what: str, stats: Any) -> None:
 
 def _print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "csv":
-        w = csv.writer(sys.stdout)
+        # \n, not csv's default \r\n: output meant for tail, sort, cut and friends.
+        w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(cols)
         w.writerows(rows)
     elif fmt == "json":

@@ -53,3 +53,13 @@ class FetchError(NewsflowError):
             url, reason, status, transient, detail)
         msg = f"{url}: {reason}" + (f" (HTTP {status})" if status else "")
         super().__init__(msg + (f": {detail}" if detail else ""))
+
+
+class DatabaseMemoryError(NewsflowError):
+    """DuckDB ran out of memory even after the one retry with a larger cap."""
+
+    def __init__(self, operation: str, limit: str, detail: str):
+        self.operation = operation
+        super().__init__(
+            f"{operation}: DuckDB ran out of memory again with the larger cap ({detail}). "
+            f"Set NEWSFLOW_DB_MEMORY to a larger cap than {limit} and run it again.")

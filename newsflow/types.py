@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 SourceKind = Literal["original", "syndicator", "aggregator", "unknown"]
@@ -64,13 +65,22 @@ class Registry:
 
     def source_for_host(self, host: str) -> Source | None:
         """The source owning host; the most specific domain wins."""
-        best: tuple[int, Source] | None = None
+        # The host and each parent domain, longest first: a dict lookup each, where scanning
+        # every source's domains cost a registry of thousands of sources per page.
+        labels = host.lower().rstrip(".").split(".")
+        for i in range(len(labels)):
+            src = self._by_domain.get(".".join(labels[i:]))
+            if src is not None:
+                return src
+        return None
+
+    @cached_property
+    def _by_domain(self) -> dict[str, Source]:
+        out: dict[str, Source] = {}
         for s in self.sources:
             for d in s.domains:
-                h = host.lower().rstrip(".")
-                if (h == d or h.endswith("." + d)) and (best is None or len(d) > best[0]):
-                    best = (len(d), s)
-        return best[1] if best else None
+                out.setdefault(d, s)
+        return out
 
 
 @dataclass(kw_only=True, frozen=True)
