@@ -55,8 +55,9 @@ def to_page(rec: WarcResponse, registry: Registry, *, copy_raw: bool = False) ->
     Unless copy_raw, the page points at its WARC record, so storage keeps file and offset
     instead of a second compressed copy of the body.
     """
-    url = normalize_url(rec.url)
-    src = registry.source_for_host(host_of(url))
+    # The host first: the owning source may list more tracking parameters to drop.
+    src = registry.source_for_host(host_of(rec.url.strip()))
+    url = normalize_url(rec.url, drop=src.tracking_params if src else ())
     source = src.name if src else host_of(url)
     if not url.startswith(("http://", "https://")):
         return Failure(url=rec.url or "(no WARC-Target-URI)", source=source or "-", stage="fetch",

@@ -23,7 +23,8 @@ DEFAULT_RESOURCE = "data/sources.toml"
 _TOP_KEYS = ("sources", "fetch")
 _REQUIRED_KEYS = ("name", "publisher", "kind", "domains")
 _SOURCE_KEYS = (*_REQUIRED_KEYS, "feeds", "sitemaps", "pages", "enabled", "boilerplate",
-                "min_delay", "max_concurrency")
+                "min_delay", "max_concurrency", "tracking_params")
+_PARAM_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]]+$")  # a query parameter name, as sites spell them
 # Hostnames (and IPv4 literals, which tests on 127.0.0.1 need); no scheme, port or path.
 _HOST_RE = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$")
 # FetchSettings fields that must be > 0 (the others, counts and backoff, may be 0).
@@ -130,6 +131,7 @@ def _parse_source(raw: Mapping[str, Any], index: int, path: str) -> Source:
         boilerplate=_patterns(raw, fail),
         min_delay=_number(raw, "min_delay", 1.0, 0.0, fail),
         max_concurrency=_integer(raw, "max_concurrency", 2, 1, fail),
+        tracking_params=_tracking_params(raw, fail),
     )
 
 
@@ -208,6 +210,16 @@ def _patterns(raw: Mapping[str, Any], fail: _Fail) -> tuple[str, ...]:
         except re.error as exc:
             raise fail("boilerplate", f"invalid regex {pattern!r}: {exc}") from None
     return tuple(patterns)
+
+
+def _tracking_params(raw: Mapping[str, Any], fail: _Fail) -> frozenset[str]:
+    """A source's extra tracking parameter names (matched case-insensitively)."""
+    names = _string_list(raw, "tracking_params", fail)
+    for name in names:
+        if not _PARAM_RE.match(name):
+            raise fail("tracking_params", f"{name!r} is not a query parameter name (letters, "
+                       "digits, _ . - [ ]; no '=', '&', '?' or spaces)")
+    return frozenset(n.lower() for n in names)
 
 
 def _bool(raw: Mapping[str, Any], key: str, default: bool, fail: _Fail) -> bool:

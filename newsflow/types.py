@@ -26,6 +26,9 @@ class Source:
     boilerplate: tuple[str, ...] = ()  # extra regex patterns of lines to strip
     min_delay: float = 1.0  # seconds between two requests to one host
     max_concurrency: int = 2  # parallel requests to one host
+    # Query parameters this site adds for tracking, dropped from its URLs (lower case), on top
+    # of the ones every URL loses (newsflow.urls.TRACKING_PARAMS).
+    tracking_params: frozenset[str] = frozenset()
 
     def matches_host(self, host: str) -> bool:
         """True when host is one of the domains, with or without www. or a subdomain."""
