@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any, TypeVar, cast
@@ -33,6 +34,7 @@ class RunStats:
         self.by_source: dict[str, SourceStats] = {}
         self.new_article_ids: list[str] = []
         self.skipped_known = 0
+        self.counts: Counter[str] = Counter()  # run-wide counts: WARC revisits, redirects, ...
 
     def of(self, source: str) -> SourceStats:
         return self.by_source.setdefault(source, SourceStats(source=source))
@@ -67,7 +69,7 @@ class RunStats:
 
     def as_dict(self) -> dict[str, Any]:
         return {"new_articles": self.new_articles, "failed": self.failed,
-                "skipped_known": self.skipped_known, "sources": self.rows()}
+                "skipped_known": self.skipped_known, **self.counts, "sources": self.rows()}
 
 
 def close_run(con: duckdb.DuckDBPyConnection, run_id: str, stats: RunStats, *,

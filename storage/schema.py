@@ -275,6 +275,17 @@ JOIN (SELECT sm.story_id, count(*) AS member_count, min(r.fetched_at) AS first_s
       GROUP BY sm.story_id) c USING (story_id)
 WHERE m.role = 'original';
 """),
+    # 3xx response records of imported WARCs (CC-NEWS has many): not failures, and no page of
+    # their own, but where they point tells which articles the archive holds only by reference.
+    Migration(version=8, name="redirects of imported WARCs", sql="""
+CREATE TABLE redirects (
+    url      VARCHAR PRIMARY KEY,
+    source   VARCHAR NOT NULL,
+    status   INTEGER NOT NULL,
+    location VARCHAR,
+    seen_at  TIMESTAMPTZ NOT NULL
+);
+"""),
 ]
 
 

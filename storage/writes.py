@@ -227,6 +227,17 @@ def record_import_failures(con: duckdb.DuckDBPyConnection, failures: Iterable[Fa
     insert_values(con, "failures", rows, "ON CONFLICT (url) DO NOTHING")
 
 
+def record_redirects(con: duckdb.DuckDBPyConnection,
+                     rows: Sequence[tuple[str, str, int, str | None]]) -> None:
+    """Upsert (url, source, status, location) of 3xx response records; the latest seen wins."""
+    stamp = now()
+    latest = {url: (url, source, status, location, stamp) for url, source, status, location in rows}
+    insert_values(con, "redirects", list(latest.values()),
+                  "ON CONFLICT (url) DO UPDATE SET source = excluded.source, "
+                  "status = excluded.status, location = excluded.location, "
+                  "seen_at = excluded.seen_at")
+
+
 def record_attempts(con: duckdb.DuckDBPyConnection, run_id: str,
                     rows: Iterable[tuple[str, str, str, str, int | None, str | None, int]]) -> None:
     """Log (url, source, kind, outcome, status, reason, attempts) exchanges of a live run."""

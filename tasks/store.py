@@ -74,6 +74,13 @@ def store_results(db: str, pages: Sequence[RawPage], results: Sequence[Article |
     return out
 
 
+@retry_out_of_memory("store WARC redirects")
+def store_redirects(db: str, rows: Sequence[tuple[str, str, int, str | None]]) -> None:
+    """Keep (url, source, status, location) of a WARC's 3xx records, in one transaction."""
+    with guarded_writer(db) as con:
+        writes.record_redirects(con, rows)
+
+
 @task(name="store-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
 def store_batch(db: str, pages: list[RawPage], results: list[Article | Failure], live: bool,
                 extra_failures: list[Failure] | None = None) -> BatchOutcome:
