@@ -328,6 +328,100 @@ def stories(limit: Annotated[int, typer.Option("--limit", "-n", help="How many s
         out.print(table)
 
 
+# --- failures reset, reextract, sources (issue 16) -------------------------------------------
+
+failures_app = typer.Typer(no_args_is_help=True, help="Inspect and reset recorded failures.")
+app.add_typer(failures_app, name="failures")
+
+
+@failures_app.command("reset")
+def failures_reset(
+        source: Annotated[str | None, typer.Option(help="Only this source's failures.")] = None,
+        reason: Annotated[str | None, typer.Option(
+            help="Only failures with this reason (http_403, timeout, ...).")] = None,
+        db: DbOpt = None, sources: SourcesOpt = None) -> None:
+    """Make failed URLs due again (a site that blocked us has stopped): the next run retries them."""
+    from newsflow.config import load_registry
+    from storage import writes
+    from storage.db import db_path, reader, writer
+    from storage.reads import failure_labels
+
+    path = db_path(db)
+    with reader(path) as con:  # names the file when it does not exist
+        failed_sources, reasons = failure_labels(con)
+    if source is not None and source not in failed_sources:
+        registry = load_registry(sources)
+        if registry.get(source) is None:
+            raise NewsflowError(f"--source {source!r}: no such source in {registry.path}, and no "
+                                f"failures of it in {path}")
+    if reason is not None and reason not in reasons:
+        known = ", ".join(sorted(reasons)) or "none"
+        raise NewsflowError(f"--reason {reason!r}: no failure in {path} has this reason "
+                            f"(recorded reasons: {known})")
+    with writer(path) as con:
+        n = writes.reset_failures(con, source, reason)
+    what = " ".join(filter(None, [f"of source {source}" if source else "",
+                                  f"with reason {reason}" if reason else ""]))
+    out.print(f"{n} failed URL(s){' ' + what if what else ''} are due again: the next run "
+              "retries them", highlight=False)
+
+
+@app.command()
+def reextract(source: Annotated[str | None, typer.Option(help="Only this source's pages.")] = None,
+              sources: SourcesOpt = None, db: DbOpt = None,
+              workers: Annotated[int | None, typer.Option(help="Extraction processes.")] = None
+              ) -> None:
+    """Extract every stored raw page again (after a trafilatura upgrade) and replace its article."""
+    from newsflow.config import load_registry
+    from storage.db import db_path, reader
+    from storage.reads import stored_sources
+
+    registry = load_registry(sources)  # config errors before any flow starts
+    path = db_path(db)
+    with reader(path) as con:  # names the file when it does not exist
+        stored = stored_sources(con)
+    if source is not None and source not in stored and registry.get(source) is None:
+        raise NewsflowError(f"--source {source!r}: no such source in {registry.path}, and no "
+                            f"pages of it in {path}")
+    _preflight(db)
+    from flows.reextract import reextract as reextract_flow
+
+    stats = reextract_flow(source=source, db=db, sources_file=sources, workers=workers,
+                           show_progress=True)
+    out.print(f"[bold]reextract[/bold]: {stats.get('reextracted', 0)} articles re-extracted, "
+              f"{stats.get('failed', 0)} pages failed extraction", highlight=False)
+
+
+@app.command("sources")
+def sources_cmd(sources: SourcesOpt = None, db: DbOpt = None,
+                format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")
+                                  ] = "table") -> None:
+    """List the registry's sources with each one's health (from the source_health view)."""
+    from newsflow.config import load_registry
+    from storage.db import db_path, reader
+    from storage.reads import HEALTH_COLUMNS, source_health
+
+    if format not in ("table", "csv", "json"):
+        raise typer.BadParameter("must be table, csv or json", param_hint="--format")
+    registry = load_registry(sources)
+    path = db_path(db)
+    health: dict[str, tuple[Any, ...]] = {}
+    if path.exists():
+        with reader(path) as con:
+            health = source_health(con)
+    else:
+        err.print(f"{path}: no database yet, so no health to show (run an ingest first)",
+                  highlight=False, soft_wrap=True)
+    cols = ["source", "kind", "publisher", "enabled", "domains", *HEALTH_COLUMNS]
+    rows = []
+    for s in registry.sources:
+        h = health.get(s.name, (0, 0, False, None))
+        rows.append((s.name, s.kind, s.publisher, s.enabled, " ".join(s.domains), *h))
+    if format == "table":
+        out.print(f"{len(rows)} sources in {registry.path}", highlight=False, soft_wrap=True)
+    _print_rows(cols, rows, format)
+
+
 def _print_stats(what: str, stats: Any) -> None:
     if not isinstance(stats, dict):
         return

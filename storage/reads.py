@@ -119,3 +119,28 @@ def sources_match(con: duckdb.DuckDBPyConnection, registry: Registry) -> bool:
     """Whether the sources table already holds every source of registry as it is there (what
     writes.upsert_sources would leave unchanged)."""
     return not changed_sources(con, registry)
+
+
+def failure_labels(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
+    """The sources and the reasons that have failures recorded."""
+    rows = con.execute("SELECT DISTINCT source, reason FROM failures").fetchall()
+    return {r[0] for r in rows}, {r[1] for r in rows}
+
+
+def stored_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Sources with raw pages stored (what re-extraction can work on)."""
+    return {r[0] for r in con.execute("SELECT DISTINCT source FROM raw_pages").fetchall()}
+
+
+# The source_health columns `newsflow sources` shows, in its order.
+HEALTH_COLUMNS = ("runs", "consecutive_failing_runs", "flagged", "last_failure_reason")
+
+
+def source_health(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, ...]]:
+    """HEALTH_COLUMNS of every source in the source_health view, by source name."""
+    try:
+        rows = con.execute(f"SELECT source, {', '.join(HEALTH_COLUMNS)} FROM source_health"
+                           ).fetchall()
+    except duckdb.CatalogException:  # a database from before the view
+        return {}
+    return {r[0]: tuple(r[1:]) for r in rows}

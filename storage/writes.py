@@ -256,3 +256,14 @@ def save_validators(con: duckdb.DuckDBPyConnection,
                   "ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, "
                   "last_modified = excluded.last_modified, body_sha256 = excluded.body_sha256, "
                   "checked_at = excluded.checked_at")
+
+
+def reset_failures(con: duckdb.DuckDBPyConnection, source: str | None = None,
+                   reason: str | None = None) -> int:
+    """Make failed URLs (of a source, with a reason) due again: transient, due now, attempts
+    counted afresh. Returns how many were reset."""
+    rows = con.execute(
+        "UPDATE failures SET transient = TRUE, next_retry_at = $3, attempts = 0 "
+        "WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR reason = $2) RETURNING url",
+        [source, reason, now()]).fetchall()
+    return len(rows)
