@@ -422,11 +422,16 @@ def sources_cmd(sources: SourcesOpt = None, db: DbOpt = None,
     _print_rows(cols, rows, format)
 
 
+# Run-wide counts of an import shown after the totals (not failures: see docs/integrity.md).
+_WARC_COUNTS = (("warc_revisits", "revisit records"), ("warc_redirects", "redirect records"))
+
+
 def _print_stats(what: str, stats: Any) -> None:
     if not isinstance(stats, dict):
         return
     out.print(f"[bold]{what}[/bold]: {stats.get('new_articles', 0)} new articles, "
-              f"{stats.get('failed', 0)} failures, {stats.get('skipped_known', 0)} already stored")
+              f"{stats.get('failed', 0)} failures, {stats.get('skipped_known', 0)} already stored"
+              + "".join(f", {stats[k]} {label}" for k, label in _WARC_COUNTS if stats.get(k)))
     rows = stats.get("sources") or []
     if rows:
         cols = list(rows[0])
