@@ -23,8 +23,13 @@ from tests.hardening.site import article_html, end_marker, query
 HOSTS = 190
 PER_HOST = 1
 KILL_AT = 30  # raw pages stored when the import is killed (of HOSTS * PER_HOST)
-SCRIPT = ("import sys\nfrom flows.import_warc import import_warc\n"
-          "import_warc(paths=[sys.argv[1]], sources_file=sys.argv[2], db=sys.argv[3], "
+# The import, each batch stored after a short pause (between transactions), so that the kill
+# lands mid-import however fast or loaded the machine is.
+SCRIPT = ("import sys, time\nimport flows.import_warc as f\n"
+          "store = f.store_results\n"
+          "def slow(*a, **k):\n    time.sleep(0.2)\n    return store(*a, **k)\n"
+          "f.store_results = slow\n"
+          "f.import_warc(paths=[sys.argv[1]], sources_file=sys.argv[2], db=sys.argv[3], "
           "batch_size=5, workers=1, run_dedupe=False)\n")
 WHEN = datetime(2024, 5, 1, tzinfo=UTC)
 
