@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any, TypeVar, cast
@@ -13,7 +14,7 @@ from prefect.utilities.annotations import quote
 
 from newsflow.types import Failure, SourceStats
 from storage import writes
-from storage.db import reader
+from storage.db import reader, retry_out_of_memory
 from storage.reads import dedupe_pending
 from tasks.store import BatchOutcome, guarded_writer
 
@@ -37,6 +38,7 @@ class RunStats:
         self.by_source: dict[str, SourceStats] = {}
         self.new_article_ids: list[str] = []
         self.skipped_known = 0
+        self.counts: Counter[str] = Counter()  # run-wide counts: WARC revisits, redirects, ...
 
     def of(self, source: str) -> SourceStats:
         return self.by_source.setdefault(source, SourceStats(source=source))
@@ -71,7 +73,7 @@ class RunStats:
 
     def as_dict(self) -> dict[str, Any]:
         return {"new_articles": self.new_articles, "failed": self.failed,
-                "skipped_known": self.skipped_known, "sources": self.rows()}
+                "skipped_known": self.skipped_known, **self.counts, "sources": self.rows()}
 
 
 def close_run(con: duckdb.DuckDBPyConnection, run_id: str, stats: RunStats, *,
@@ -117,6 +119,7 @@ def announce(db: str, run_id: str, flow: str, stats: RunStats, *, deduped: bool)
     return True
 
 
+@retry_out_of_memory("close the run record")
 def finish(db: str, run_id: str, flow: str, stats: RunStats, *, status: str = "completed") -> None:
     """Close the run record and publish the per-source table artifact (announce() follows,
     once the run's own dedupe, if any, is done)."""
@@ -125,6 +128,7 @@ def finish(db: str, run_id: str, flow: str, stats: RunStats, *, status: str = "c
     publish(db, run_id, flow, stats, failing)
 
 
+@retry_out_of_memory("open the run record")
 def begin(db: str, run_id: str, flow: str, params: dict[str, Any]) -> None:
     """Record the start of a run."""
     with guarded_writer(db) as con:

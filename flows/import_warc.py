@@ -8,6 +8,7 @@ import hashlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -21,7 +22,7 @@ from newsflow.urls import host_of, normalize_url
 from storage.db import db_path, reader
 from storage.reads import all_known_urls
 from tasks.extract import default_workers, extract_batch, extraction_pool, runs_in_process, task_runner
-from tasks.store import register_sources, store_results
+from tasks.store import register_sources, store_redirects, store_results
 from tasks.warc import WarcResponse, iter_warc
 
 # Pages per task run: Prefect costs ~8.5 ms of CPU per task run (~3.5 in this process, ~5 in
@@ -49,18 +50,49 @@ def warc_run_id(paths: Sequence[str]) -> str:
     return "warc-" + h.hexdigest()[:16]
 
 
-def to_page(rec: WarcResponse, registry: Registry, *, copy_raw: bool = False) -> RawPage | Failure:
+@dataclass(frozen=True, kw_only=True)
+class Redirect:
+    """A 3xx response record: no page of its own; where it points is kept (table redirects)."""
+
+    url: str
+    source: str
+    status: int
+    location: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Revisit:
+    """A revisit record: the crawler saw content it had already stored; no body to extract."""
+
+    url: str
+    source: str
+
+
+def to_page(rec: WarcResponse, registry: Registry, *, copy_raw: bool = False
+            ) -> RawPage | Failure | Redirect | Revisit:
     """A WARC record as a RawPage of its source (the hostname for hosts no source lists).
 
     Unless copy_raw, the page points at its WARC record, so storage keeps file and offset
     instead of a second compressed copy of the body.
     """
-    url = normalize_url(rec.url)
-    src = registry.source_for_host(host_of(url))
+    # The host first: the owning source may list more tracking parameters to drop.
+    src = registry.source_for_host(host_of(rec.url.strip()))
+    url = normalize_url(rec.url, drop=src.tracking_params if src else ())
     source = src.name if src else host_of(url)
+    if rec.truncated:  # never a whole article; transient: a complete copy of the file may come
+        return Failure(url=url if rec.url else f"{rec.warc_file}@{rec.offset}",
+                       source=source or "-", stage="fetch", reason="warc_truncated",
+                       transient=True, detail=f"{rec.truncated} (at byte {rec.offset} of "
+                       f"{rec.warc_file})")
     if not url.startswith(("http://", "https://")):
         return Failure(url=rec.url or "(no WARC-Target-URI)", source=source or "-", stage="fetch",
                        reason="bad_url", detail="WARC-Target-URI is not an http(s) URL")
+    if rec.rec_type == "revisit":
+        return Revisit(url=url, source=source)
+    if 300 <= rec.status < 400:
+        location = rec.header("Location")
+        return Redirect(url=url, source=source, status=rec.status,
+                        location=normalize_url(location, url) if location else None)
     if rec.status != 200:
         return Failure(url=url, source=source, stage="fetch", reason=f"http_{rec.status}",
                        status=rec.status, detail="WARC response record with a non-200 status")
@@ -72,14 +104,31 @@ def to_page(rec: WarcResponse, registry: Registry, *, copy_raw: bool = False) ->
 
 
 def batches(paths: Sequence[str], registry: Registry, known: set[str], stats: RunStats,
-            size: int, progress: Callable[[int], None] | None = None, *, copy_raw: bool = False
+            size: int, progress: Callable[[int], None] | None = None, *, copy_raw: bool = False,
+            redirects: list[Redirect] | None = None
             ) -> Iterator[tuple[list[RawPage], list[Failure]]]:
-    """Stream (pages to extract, failures) batches, skipping URLs already stored or seen."""
+    """Stream (pages to extract, failures) batches, skipping URLs already stored or seen.
+
+    Revisit and 3xx records are counted in stats (and 3xx ones kept in redirects), not failed.
+    """
     pages: list[RawPage] = []
     failures: list[Failure] = []
     for path in paths:
         for rec in iter_warc(path, progress):
             item = to_page(rec, registry, copy_raw=copy_raw)
+            if isinstance(item, Revisit | Redirect):
+                stats.counts["warc_revisits" if isinstance(item, Revisit) else "warc_redirects"] += 1
+                if isinstance(item, Redirect) and redirects is not None:
+                    redirects.append(item)
+                continue
+            if isinstance(item, Failure) and item.reason == "warc_truncated":
+                if item.url in known:  # stored whole already: the cut copy changes nothing
+                    stats.skipped_known += 1
+                    continue
+                # Not marked as seen: a whole copy of the record later on is still imported.
+                failures.append(item)
+                stats.of(item.source).fetched += 1
+                continue
             if item.url in known:
                 stats.skipped_known += 1
                 continue
@@ -116,6 +165,7 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
     total = sum(Path(p).stat().st_size for p in paths)  # the bar counts bytes of the WARCs read
     workers = default_workers() if workers is None else workers
     in_flight: deque[tuple[list[RawPage], list[Failure], PrefectFuture]] = deque()
+    redirects: list[Redirect] = []
 
     def drain(keep: int) -> None:
         while len(in_flight) > keep:
@@ -134,7 +184,8 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
     with extraction_pool(local_workers), \
             Progress("Importing WARC", total, show_progress, in_bytes=True) as bar:
         for n, (pages, failures) in enumerate(batches(paths, registry, known, stats, batch_size,
-                                                  bar.advance, copy_raw=copy_raw)):
+                                                  bar.advance, copy_raw=copy_raw,
+                                                  redirects=redirects)):
             # quote(): Prefect would otherwise walk every page and article looking for futures
             # to track, on every task run (its documented fix for large parameters). Not on
             # Dask: the wrapper reaches the function there as a plain tuple.
@@ -143,6 +194,8 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
             # Bounded (see IN_FLIGHT): memory stays flat on huge WARCs.
             drain(keep=keep)
         drain(keep=0)
+    if redirects:
+        store_redirects(dbp, [(r.url, r.source, r.status, r.location) for r in redirects])
     logger.info("imported %s: %d new articles, %d failures, %d already stored",
                 ", ".join(paths), stats.new_articles, stats.failed, stats.skipped_known)
     finish(dbp, run_id, "import-warc", stats)

@@ -18,7 +18,7 @@ from newsflow.errors import ConfigError
 from newsflow.progress import Progress
 from newsflow.types import Article, Candidate, Failure, RawPage, Registry, Source
 from storage import writes
-from storage.db import db_path
+from storage.db import db_path, retry_out_of_memory
 from storage.reads import dedupe_pending, due_retries, stored_urls, validators
 from tasks.discover import DiscoveryResult, discover_batch
 from tasks.extract import extract_batch, extraction_pool
@@ -85,6 +85,7 @@ def record_discovery(con: duckdb.DuckDBPyConnection, run_id: str, results: list[
     writes.record_attempts(con, run_id, attempts)
 
 
+@retry_out_of_memory("close the ingest run")
 def settle(db: str, run_id: str, results: list[DiscoveryResult], stats: RunStats, *,
            recorded: bool, check_dedupe: bool) -> tuple[dict[str, int], bool]:
     """The run's closing transaction: flagged sources' failing streaks, and whether to dedupe."""

@@ -14,9 +14,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.common import RunStats, announce, begin, finish
 from flows.import_warc import run_dedupe_flow
 from newsflow.config import load_registry
+from newsflow.progress import Progress
 from newsflow.types import Article, Failure, RawPage
 from storage import writes
-from storage.db import db_path, reader
+from storage.db import db_path, reader, retry_out_of_memory
 from storage.reads import RAW_PAGE_COLUMNS, raw_page
 from tasks.extract import default_workers, extract_batch, extraction_pool
 from tasks.store import guarded_writer
@@ -50,6 +51,7 @@ def page_batches(db: str, source: str | None, size: int) -> Iterator[list[RawPag
             yield pages
 
 
+@retry_out_of_memory("store re-extracted articles")
 def store_reextracted(db: str, results: list[Article | Failure], stats: RunStats) -> int:
     """Replace the articles of one batch; returns how many articles were re-extracted.
 
@@ -69,8 +71,8 @@ def store_reextracted(db: str, results: list[Article | Failure], stats: RunStats
 
 @flow(name="reextract", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
 def reextract(source: str | None = None, db: str | None = None, sources_file: str | None = None,
-              batch_size: int = 100, workers: int | None = None, run_dedupe: bool = True
-              ) -> dict[str, object]:
+              batch_size: int = 100, workers: int | None = None, run_dedupe: bool = True,
+              show_progress: bool = False) -> dict[str, object]:
     """Re-extract every stored raw page (of one source) and replace the stored articles."""
     logger = get_run_logger()
     dbp = str(db_path(db))
@@ -86,8 +88,13 @@ def reextract(source: str | None = None, db: str | None = None, sources_file: st
         while len(in_flight) > keep:
             reextracted += store_reextracted(dbp, in_flight.popleft().result(), stats)
 
-    with extraction_pool(workers):
+    total = 0
+    if show_progress:  # the bar's total: one more short read of the URL list
+        with reader(dbp) as con:
+            total = len(stored_page_urls(con, source))
+    with extraction_pool(workers), Progress("Re-extracting", total, show_progress) as bar:
         for n, pages in enumerate(page_batches(dbp, source, batch_size)):
+            bar.advance(len(pages))
             for p in pages:
                 stats.of(p.source).fetched += 1  # "fetched" here: read back from raw_pages
             in_flight.append(extract_batch.submit(pages, label=f"{n:05d}"))

@@ -218,20 +218,29 @@ def sql(query: Annotated[str, typer.Argument(help="SQL to run on a read-only con
         format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table"
         ) -> None:
     """Run a read-only SQL query against the database."""
-    import duckdb
-
-    from storage.db import db_path, reader
-
     if format not in ("table", "csv", "json"):
         raise typer.BadParameter("must be table, csv or json", param_hint="--format")
-    with reader(db_path(db)) as con:
-        try:
-            cur = con.execute(query)
-        except duckdb.Error as exc:
-            raise NewsflowError(f"query failed: {exc}") from None
-        cols = [d[0] for d in cur.description or []]
-        rows = cur.fetchall()
-    _print_rows(cols, rows, format)
+    _print_rows(*_run_query(query, db), format)
+
+
+def _run_query(query: str, db: str | None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The columns and rows of a read-only query (retried once with more memory, as writes are)."""
+    import duckdb
+
+    from storage.db import db_path, reader, retry_out_of_memory
+
+    @retry_out_of_memory("newsflow sql")
+    def run() -> tuple[list[str], list[tuple[Any, ...]]]:
+        with reader(db_path(db)) as con:
+            try:
+                cur = con.execute(query)
+            except duckdb.OutOfMemoryException:
+                raise
+            except duckdb.Error as exc:
+                raise NewsflowError(f"query failed: {exc}") from None
+            return [d[0] for d in cur.description or []], cur.fetchall()
+
+    return run()
 
 
 @app.command()
@@ -406,11 +415,110 @@ def boilerplate_forget(site: Annotated[str, typer.Argument(help="The site (sourc
               soft_wrap=True)
 
 
+# --- failures reset, reextract, sources (issue 16) -------------------------------------------
+
+failures_app = typer.Typer(no_args_is_help=True, help="Inspect and reset recorded failures.")
+app.add_typer(failures_app, name="failures")
+
+
+@failures_app.command("reset")
+def failures_reset(
+        source: Annotated[str | None, typer.Option(help="Only this source's failures.")] = None,
+        reason: Annotated[str | None, typer.Option(
+            help="Only failures with this reason (http_403, timeout, ...).")] = None,
+        db: DbOpt = None, sources: SourcesOpt = None) -> None:
+    """Make failed URLs due again (a site that blocked us has stopped): the next run retries them."""
+    from newsflow.config import load_registry
+    from storage import writes
+    from storage.db import db_path, reader, writer
+    from storage.reads import failure_labels
+
+    path = db_path(db)
+    with reader(path) as con:  # names the file when it does not exist
+        failed_sources, reasons = failure_labels(con)
+    if source is not None and source not in failed_sources:
+        registry = load_registry(sources)
+        if registry.get(source) is None:
+            raise NewsflowError(f"--source {source!r}: no such source in {registry.path}, and no "
+                                f"failures of it in {path}")
+    if reason is not None and reason not in reasons:
+        known = ", ".join(sorted(reasons)) or "none"
+        raise NewsflowError(f"--reason {reason!r}: no failure in {path} has this reason "
+                            f"(recorded reasons: {known})")
+    with writer(path) as con:
+        n = writes.reset_failures(con, source, reason)
+    what = " ".join(filter(None, [f"of source {source}" if source else "",
+                                  f"with reason {reason}" if reason else ""]))
+    out.print(f"{n} failed URL(s){' ' + what if what else ''} are due again: the next run "
+              "retries them", highlight=False)
+
+
+@app.command()
+def reextract(source: Annotated[str | None, typer.Option(help="Only this source's pages.")] = None,
+              sources: SourcesOpt = None, db: DbOpt = None,
+              workers: Annotated[int | None, typer.Option(help="Extraction processes.")] = None
+              ) -> None:
+    """Extract every stored raw page again (after a trafilatura upgrade) and replace its article."""
+    from newsflow.config import load_registry
+    from storage.db import db_path, reader
+    from storage.reads import stored_sources
+
+    registry = load_registry(sources)  # config errors before any flow starts
+    path = db_path(db)
+    with reader(path) as con:  # names the file when it does not exist
+        stored = stored_sources(con)
+    if source is not None and source not in stored and registry.get(source) is None:
+        raise NewsflowError(f"--source {source!r}: no such source in {registry.path}, and no "
+                            f"pages of it in {path}")
+    _preflight(db)
+    from flows.reextract import reextract as reextract_flow
+
+    stats = reextract_flow(source=source, db=_db_param(db), sources_file=sources, workers=workers,
+                           show_progress=True)
+    out.print(f"[bold]reextract[/bold]: {stats.get('reextracted', 0)} articles re-extracted, "
+              f"{stats.get('failed', 0)} pages failed extraction", highlight=False)
+
+
+@app.command("sources")
+def sources_cmd(sources: SourcesOpt = None, db: DbOpt = None,
+                format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")
+                                  ] = "table") -> None:
+    """List the registry's sources with each one's health (from the source_health view)."""
+    from newsflow.config import load_registry
+    from storage.db import db_path, reader
+    from storage.reads import HEALTH_COLUMNS, source_health
+
+    if format not in ("table", "csv", "json"):
+        raise typer.BadParameter("must be table, csv or json", param_hint="--format")
+    registry = load_registry(sources)
+    path = db_path(db)
+    health: dict[str, tuple[Any, ...]] = {}
+    if path.exists():
+        with reader(path) as con:
+            health = source_health(con)
+    else:
+        err.print(f"{path}: no database yet, so no health to show (run an ingest first)",
+                  highlight=False, soft_wrap=True)
+    cols = ["source", "kind", "publisher", "enabled", "domains", *HEALTH_COLUMNS]
+    rows = []
+    for s in registry.sources:
+        h = health.get(s.name, (0, 0, False, None))
+        rows.append((s.name, s.kind, s.publisher, s.enabled, " ".join(s.domains), *h))
+    if format == "table":
+        out.print(f"{len(rows)} sources in {registry.path}", highlight=False, soft_wrap=True)
+    _print_rows(cols, rows, format)
+
+
+# Run-wide counts of an import shown after the totals (not failures: see docs/integrity.md).
+_WARC_COUNTS = (("warc_revisits", "revisit records"), ("warc_redirects", "redirect records"))
+
+
 def _print_stats(what: str, stats: Any) -> None:
     if not isinstance(stats, dict):
         return
     out.print(f"[bold]{what}[/bold]: {stats.get('new_articles', 0)} new articles, "
-              f"{stats.get('failed', 0)} failures, {stats.get('skipped_known', 0)} already stored")
+              f"{stats.get('failed', 0)} failures, {stats.get('skipped_known', 0)} already stored"
+              + "".join(f", {stats[k]} {label}" for k, label in _WARC_COUNTS if stats.get(k)))
     rows = stats.get("sources") or []
     if rows:
         cols = list(rows[0])
@@ -423,7 +531,8 @@ def _print_stats(what: str, stats: Any) -> None:
 
 def _print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "csv":
-        w = csv.writer(sys.stdout)
+        # \n, not csv's default \r\n: output meant for tail, sort, cut and friends.
+        w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(cols)
         w.writerows(rows)
     elif fmt == "json":

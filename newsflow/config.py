@@ -23,7 +23,8 @@ DEFAULT_RESOURCE = "data/sources.toml"
 _TOP_KEYS = ("sources", "fetch")
 _REQUIRED_KEYS = ("name", "publisher", "kind", "domains")
 _SOURCE_KEYS = (*_REQUIRED_KEYS, "feeds", "sitemaps", "pages", "enabled", "boilerplate",
-                "min_delay", "max_concurrency", "keep_blocks")
+                "min_delay", "max_concurrency", "keep_blocks", "tracking_params")
+_PARAM_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]]+$")  # a query parameter name, as sites spell them
 # Hostnames (and IPv4 literals, which tests on 127.0.0.1 need); no scheme, port or path.
 _HOST_RE = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$")
 # FetchSettings fields that must be > 0 (the others, counts and backoff, may be 0).
@@ -131,6 +132,7 @@ def _parse_source(raw: Mapping[str, Any], index: int, path: str) -> Source:
         keep_blocks=_keep_blocks(raw, fail),
         min_delay=_number(raw, "min_delay", 1.0, 0.0, fail),
         max_concurrency=_integer(raw, "max_concurrency", 2, 1, fail),
+        tracking_params=_tracking_params(raw, fail),
     )
 
 
@@ -223,6 +225,16 @@ def _keep_blocks(raw: Mapping[str, Any], fail: _Fail) -> tuple[str, ...]:
             raise fail("keep_blocks", f"invalid regex {entry!r}: {exc} (escape it, e.g. "
                                       "\\( for a literal parenthesis)") from None
     return tuple(entries)
+
+
+def _tracking_params(raw: Mapping[str, Any], fail: _Fail) -> frozenset[str]:
+    """A source's extra tracking parameter names (matched case-insensitively)."""
+    names = _string_list(raw, "tracking_params", fail)
+    for name in names:
+        if not _PARAM_RE.match(name):
+            raise fail("tracking_params", f"{name!r} is not a query parameter name (letters, "
+                       "digits, _ . - [ ]; no '=', '&', '?' or spaces)")
+    return frozenset(n.lower() for n in names)
 
 
 def _bool(raw: Mapping[str, Any], key: str, default: bool, fail: _Fail) -> bool:

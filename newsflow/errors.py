@@ -43,3 +43,12 @@ class DatabaseLockedError(TransientError):
             "read-only session blocks it too: close other sessions on this file and retry."
         )
 
+
+class DatabaseMemoryError(NewsflowError):
+    """DuckDB ran out of memory even after the one retry with a larger cap."""
+
+    def __init__(self, operation: str, limit: str, detail: str):
+        self.operation = operation
+        super().__init__(
+            f"{operation}: DuckDB ran out of memory again with the larger cap ({detail}). "
+            f"Set NEWSFLOW_DB_MEMORY to a larger cap than {limit} and run it again.")

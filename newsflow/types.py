@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 SourceKind = Literal["original", "syndicator", "aggregator", "unknown"]
@@ -26,6 +27,9 @@ class Source:
     keep_blocks: tuple[str, ...] = ()  # learned blocks never to strip (regexes or texts)
     min_delay: float = 1.0  # seconds between two requests to one host
     max_concurrency: int = 2  # parallel requests to one host
+    # Query parameters this site adds for tracking, dropped from its URLs (lower case), on top
+    # of the ones every URL loses (newsflow.urls.TRACKING_PARAMS).
+    tracking_params: frozenset[str] = frozenset()
 
     def matches_host(self, host: str) -> bool:
         """True when host is one of the domains, with or without www. or a subdomain."""
@@ -65,13 +69,22 @@ class Registry:
 
     def source_for_host(self, host: str) -> Source | None:
         """The source owning host; the most specific domain wins."""
-        best: tuple[int, Source] | None = None
+        # The host and each parent domain, longest first: a dict lookup each, where scanning
+        # every source's domains cost a registry of thousands of sources per page.
+        labels = host.lower().rstrip(".").split(".")
+        for i in range(len(labels)):
+            src = self._by_domain.get(".".join(labels[i:]))
+            if src is not None:
+                return src
+        return None
+
+    @cached_property
+    def _by_domain(self) -> dict[str, Source]:
+        out: dict[str, Source] = {}
         for s in self.sources:
             for d in s.domains:
-                h = host.lower().rstrip(".")
-                if (h == d or h.endswith("." + d)) and (best is None or len(d) > best[0]):
-                    best = (len(d), s)
-        return best[1] if best else None
+                out.setdefault(d, s)
+        return out
 
 
 @dataclass(kw_only=True, frozen=True)

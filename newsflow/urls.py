@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-# Query parameters that only track the click, never select content.
+# Query parameters known to track the click and never select content: the click ids of ad
+# and social platforms, mail campaigns and analytics (after the lists courlan cites: AdGuard's
+# TrackParamFilter, ClearURLs, Firefox's query stripping). Only exact names and the prefixes
+# below: a short generic name (cid, src, ref, rss, id, page) selects the page on some sites
+# (story.php?cid=123), so it is never dropped unless a source lists it (tracking_params).
 TRACKING_PARAMS = frozenset({
-    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid",
-    "mc_cid", "mc_eid", "_ga", "_gl", "ref", "ref_src", "ref_url", "cmpid", "smid", "smtyp",
-    "ncid", "sr_share", "taid", "ito", "cid", "ocid", "guccounter", "at_medium", "at_campaign",
-    "rss", "traffic_source", "src", "outputtype",
+    "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid",
+    "ttclid", "igshid", "li_fat_id", "mc_cid", "mc_eid", "_ga", "_gl", "_hsenc", "_hsmi",
+    "mkt_tok", "ref_src", "ref_url", "cmpid", "smid", "smtyp", "ncid", "sr_share", "taid",
+    "ito", "ocid", "guccounter", "guce_referrer", "guce_referrer_sig", "at_medium",
+    "at_campaign", "traffic_source", "spm", "wt_mc", "wt.mc_id", "s_cid", "soc_src", "soc_trk",
     "ipid",  # Nexstar promo-block links: ?ipid=promo-link-block1
-
 })
-TRACKING_PREFIXES = ("utm_", "mkt_", "pk_", "hsa_", "__hs", "oly_", "vero_")
+TRACKING_PREFIXES = ("utm_", "mkt_", "pk_", "mtm_", "hsa_", "__hs", "oly_", "vero_")
 
 
-def _is_tracking(key: str) -> bool:
+def _is_tracking(key: str, extra: Collection[str] = ()) -> bool:
     k = key.lower()
-    return k in TRACKING_PARAMS or k.startswith(TRACKING_PREFIXES)
+    return k in TRACKING_PARAMS or k.startswith(TRACKING_PREFIXES) or k in extra
 
 
-def normalize_url(url: str, base: str | None = None) -> str:
-    """Absolute, lower-case scheme and host, no fragment, default port or tracking parameters."""
+def normalize_url(url: str, base: str | None = None, *, drop: Collection[str] = ()) -> str:
+    """Absolute, lower-case scheme and host, no fragment, default port or tracking parameters.
+
+    drop: more parameter names (lower case) to remove, a source's own `tracking_params`.
+    """
     url = url.strip()
     if base:
         url = urljoin(base, url)
@@ -34,7 +42,7 @@ def normalize_url(url: str, base: str | None = None) -> str:
     netloc = host + (f":{port}" if port else "")
     # netloc is rebuilt from host and port only: credentials never belong in a stored URL.
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                       if not _is_tracking(k)])
+                       if not _is_tracking(k, drop)])
     path = parts.path or "/"
     return urlunsplit((scheme, netloc, path, query, ""))
 

@@ -10,7 +10,7 @@ import duckdb
 import zstandard
 
 from newsflow.types import RawPage, Registry
-from storage.writes import SOURCE_FIELDS, source_fields
+from storage.writes import changed_sources
 from tasks.warc import read_record
 
 # Articles dedupe has to (re)process: never processed, re-extracted since, or flagged dirty.
@@ -107,11 +107,29 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def sources_match(con: duckdb.DuckDBPyConnection, registry: Registry) -> bool:
     """Whether the sources table already holds every source of registry as it is there (what
     writes.upsert_sources would leave unchanged)."""
-    want = {s.name: source_fields(s) for s in registry.sources}
+    return not changed_sources(con, registry)
+
+
+def failure_labels(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
+    """The sources and the reasons that have failures recorded."""
+    rows = con.execute("SELECT DISTINCT source, reason FROM failures").fetchall()
+    return {r[0] for r in rows}, {r[1] for r in rows}
+
+
+def stored_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Sources with raw pages stored (what re-extraction can work on)."""
+    return {r[0] for r in con.execute("SELECT DISTINCT source FROM raw_pages").fetchall()}
+
+
+# The source_health columns `newsflow sources` shows, in its order.
+HEALTH_COLUMNS = ("runs", "consecutive_failing_runs", "flagged", "last_failure_reason")
+
+
+def source_health(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, ...]]:
+    """HEALTH_COLUMNS of every source in the source_health view, by source name."""
     try:
-        rows = con.execute(f"SELECT name, {SOURCE_FIELDS} FROM sources "
-                           "WHERE name IN (SELECT unnest(?))", [list(want)]).fetchall()
-    except duckdb.CatalogException:  # a database from before the sources table
-        return False
-    have = {r[0]: tuple(r[1:]) for r in rows}
-    return have == want
+        rows = con.execute(f"SELECT source, {', '.join(HEALTH_COLUMNS)} FROM source_health"
+                           ).fetchall()
+    except duckdb.CatalogException:  # a database from before the view
+        return {}
+    return {r[0]: tuple(r[1:]) for r in rows}

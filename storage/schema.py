@@ -296,6 +296,17 @@ CREATE TABLE reworded_links (
     target_key VARCHAR NOT NULL
 );
 """),
+    # 3xx response records of imported WARCs (CC-NEWS has many): not failures, and no page of
+    # their own, but where they point tells which articles the archive holds only by reference.
+    Migration(version=8, name="redirects of imported WARCs", sql="""
+CREATE TABLE redirects (
+    url      VARCHAR PRIMARY KEY,
+    source   VARCHAR NOT NULL,
+    status   INTEGER NOT NULL,
+    location VARCHAR,
+    seen_at  TIMESTAMPTZ NOT NULL
+);
+"""),
     Migration(version=9, name="boilerplate kept blocks", sql="""
 -- Learned blocks set aside: forgotten by `newsflow boilerplate forget` (reason 'forget') or
 -- matched by a source's sources.toml keep_blocks (reason 'keep_blocks'). A block here is never

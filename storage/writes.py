@@ -49,6 +49,12 @@ def insert_values(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tup
 # The sources table's columns after name, as source_fields spells them (reads.sources_match
 # compares the same columns).
 SOURCE_FIELDS = "publisher, kind, domains, feeds, sitemaps, pages, enabled"
+# The sources table's columns and types, for loading rows from one JSON document.
+_SOURCE_JSON_TYPES = json.dumps({"name": "VARCHAR", "publisher": "VARCHAR", "kind": "VARCHAR",
+                                 "domains": "VARCHAR[]", "feeds": "VARCHAR[]",
+                                 "sitemaps": "VARCHAR[]", "pages": "VARCHAR[]",
+                                 "enabled": "BOOLEAN"})
+_SOURCE_CHUNK = 1000  # sources per statement: the JSON document and its parse stay small
 
 
 def source_fields(s: Source) -> tuple[Any, ...]:
@@ -57,25 +63,40 @@ def source_fields(s: Source) -> tuple[Any, ...]:
             s.enabled)
 
 
+def changed_sources(con: duckdb.DuckDBPyConnection, registry: Registry) -> list[Source]:
+    """The sources of registry that the sources table lacks or holds differently."""
+    try:  # the whole (small) table: binding thousands of names as a list cost more than it
+        rows = con.execute(f"SELECT name, {SOURCE_FIELDS} FROM sources").fetchall()
+    except duckdb.CatalogException:  # a database from before the sources table
+        return list(registry.sources)
+    have = {r[0]: tuple(r[1:]) for r in rows}
+    return [s for s in registry.sources if have.get(s.name) != source_fields(s)]
+
+
 def upsert_sources(con: duckdb.DuckDBPyConnection, registry: Registry) -> None:
-    """Mirror the registry into the sources table (so the articles view can join on it)."""
-    rows = [(s.name, *source_fields(s), now()) for s in registry.sources]
-    if not rows:
-        return
-    con.executemany(
-        "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-        "publisher = excluded.publisher, kind = excluded.kind, domains = excluded.domains, "
-        "feeds = excluded.feeds, sitemaps = excluded.sitemaps, pages = excluded.pages, "
-        "enabled = excluded.enabled, updated_at = excluded.updated_at "
-        "WHERE sources.publisher IS DISTINCT FROM excluded.publisher "
-        "OR sources.kind IS DISTINCT FROM excluded.kind "
-        "OR sources.domains IS DISTINCT FROM excluded.domains "
-        "OR sources.feeds IS DISTINCT FROM excluded.feeds "
-        "OR sources.sitemaps IS DISTINCT FROM excluded.sitemaps "
-        "OR sources.pages IS DISTINCT FROM excluded.pages "
-        "OR sources.enabled IS DISTINCT FROM excluded.enabled",
-        rows,
-    )
+    """Mirror the registry into the sources table (so the articles view can join on it).
+
+    Set-based: only new or changed sources are written, in two statements whatever their
+    number. A per-row INSERT ... ON CONFLICT keeps a few hundred KB of transaction-local
+    blocks per statement until the commit, which ran a 64MB writer out of memory at about
+    150 sources; and the rows travel as one JSON string, since DuckDB's Python client
+    converts a list parameter value by value.
+    """
+    todo = changed_sources(con, registry)
+    stamp = now()
+    for i in range(0, len(todo), _SOURCE_CHUNK):  # bounded memory for any registry size
+        chunk = todo[i:i + _SOURCE_CHUNK]
+        doc = json.dumps([{"name": s.name, "publisher": s.publisher, "kind": s.kind,
+                           "domains": list(s.domains), "feeds": list(s.feeds),
+                           "sitemaps": list(s.sitemaps), "pages": list(s.pages),
+                           "enabled": s.enabled} for s in chunk])
+        con.execute("DELETE FROM sources WHERE name IN "
+                    "(SELECT unnest(from_json(?, '[\"VARCHAR\"]')))",
+                    [json.dumps([s.name for s in chunk])])
+        con.execute(
+            "INSERT INTO sources SELECT r.name, r.publisher, r.kind, r.domains, r.feeds, "
+            "r.sitemaps, r.pages, r.enabled, ? "
+            f"FROM (SELECT unnest(from_json(?, '[{_SOURCE_JSON_TYPES}]')) AS r)", [stamp, doc])
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow: str, params: dict[str, Any]) -> None:
@@ -187,26 +208,34 @@ def retry_after(f: Failure, attempts: int) -> datetime | None:
 
 
 def record_failures(con: duckdb.DuckDBPyConnection, failures: Iterable[Failure]) -> int:
-    """Upsert each URL's failure state (reason, attempts, last status, next retry)."""
-    n = 0
+    """Upsert each URL's failure state (reason, attempts, last status, next retry).
+
+    Multi-row statements, not one INSERT ... ON CONFLICT per URL: each such statement keeps a
+    few hundred KB of transaction-local blocks until the commit (see upsert_sources).
+    """
+    failures = list(failures)
+    if not failures:
+        return 0
+    have = dict(con.execute("SELECT url, attempts FROM failures WHERE url IN (SELECT unnest(?))",
+                            [list({f.url for f in failures})]).fetchall())
+    stamp = now()
+    rows: dict[str, tuple[Any, ...]] = {}  # one row per URL: its attempts add up, the last wins
     for f in failures:
-        row = con.execute("SELECT attempts FROM failures WHERE url = ?", [f.url]).fetchone()
-        attempts = (int(row[0]) if row else 0) + max(f.attempts, 1)
+        attempts = int(have.get(f.url) or 0) + max(f.attempts, 1)
+        have[f.url] = attempts
         if f.transient and attempts >= GIVE_UP_ATTEMPTS:  # stop retrying a URL that never recovers
             f = replace(f, transient=False,
                         detail=f"gave up after {attempts} attempts; last: {f.detail}")
-        stamp = now()
-        con.execute(
-            "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE "
-            "SET stage = excluded.stage, reason = excluded.reason, detail = excluded.detail, "
-            "last_status = excluded.last_status, transient = excluded.transient, "
-            "attempts = excluded.attempts, last_failed_at = excluded.last_failed_at, "
-            "next_retry_at = excluded.next_retry_at",
-            [f.url, f.source, f.stage, f.reason, f.detail[:2000], f.status, f.transient, attempts,
-             stamp, stamp, retry_after(f, attempts)],
-        )
-        n += 1
-    return n
+        rows[f.url] = (f.url, f.source, f.stage, f.reason, f.detail[:2000], f.status, f.transient,
+                       attempts, stamp, stamp, retry_after(f, attempts))
+    insert_values(
+        con, "failures", list(rows.values()),
+        "ON CONFLICT (url) DO UPDATE "
+        "SET stage = excluded.stage, reason = excluded.reason, detail = excluded.detail, "
+        "last_status = excluded.last_status, transient = excluded.transient, "
+        "attempts = excluded.attempts, last_failed_at = excluded.last_failed_at, "
+        "next_retry_at = excluded.next_retry_at")
+    return len(failures)
 
 
 def record_import_failures(con: duckdb.DuckDBPyConnection, failures: Iterable[Failure]) -> None:
@@ -217,22 +246,43 @@ def record_import_failures(con: duckdb.DuckDBPyConnection, failures: Iterable[Fa
     insert_values(con, "failures", rows, "ON CONFLICT (url) DO NOTHING")
 
 
+def record_redirects(con: duckdb.DuckDBPyConnection,
+                     rows: Sequence[tuple[str, str, int, str | None]]) -> None:
+    """Upsert (url, source, status, location) of 3xx response records; the latest seen wins."""
+    stamp = now()
+    latest = {url: (url, source, status, location, stamp) for url, source, status, location in rows}
+    insert_values(con, "redirects", list(latest.values()),
+                  "ON CONFLICT (url) DO UPDATE SET source = excluded.source, "
+                  "status = excluded.status, location = excluded.location, "
+                  "seen_at = excluded.seen_at")
+
+
 def record_attempts(con: duckdb.DuckDBPyConnection, run_id: str,
                     rows: Iterable[tuple[str, str, str, str, int | None, str | None, int]]) -> None:
     """Log (url, source, kind, outcome, status, reason, attempts) exchanges of a live run."""
     stamp = now()
     data = [(url, source, run_id, stamp, kind, outcome, status, reason, attempts)
             for url, source, kind, outcome, status, reason, attempts in rows]
-    if data:
-        con.executemany("INSERT INTO fetch_attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT DO NOTHING", data)
+    # Multi-row statements (see record_failures); a repeated key keeps its first row, as before.
+    insert_values(con, "fetch_attempts", data, "ON CONFLICT DO NOTHING")
 
 
 def save_validators(con: duckdb.DuckDBPyConnection,
                     validators: dict[str, tuple[str | None, str | None, str | None]]) -> None:
     """Remember ETag / Last-Modified / body hash of feeds and sitemaps for the next conditional GET."""
     rows = [(u, e, lm, h, now()) for u, (e, lm, h) in validators.items()]
-    if rows:
-        con.executemany("INSERT INTO http_validators VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) "
-                        "DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified, "
-                        "body_sha256 = excluded.body_sha256, checked_at = excluded.checked_at", rows)
+    insert_values(con, "http_validators", rows,  # multi-row statements: see record_failures
+                  "ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, "
+                  "last_modified = excluded.last_modified, body_sha256 = excluded.body_sha256, "
+                  "checked_at = excluded.checked_at")
+
+
+def reset_failures(con: duckdb.DuckDBPyConnection, source: str | None = None,
+                   reason: str | None = None) -> int:
+    """Make failed URLs (of a source, with a reason) due again: transient, due now, attempts
+    counted afresh. Returns how many were reset."""
+    rows = con.execute(
+        "UPDATE failures SET transient = TRUE, next_retry_at = $3, attempts = 0 "
+        "WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR reason = $2) RETURNING url",
+        [source, reason, now()]).fetchall()
+    return len(rows)

@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 
 from newsflow.urls import normalize_url, url_key
 from storage import dedupe as store
-from storage.db import READER_MEMORY, raise_memory, reader
+from storage.db import READER_MEMORY, raise_memory, reader, retry_out_of_memory
 from tasks import boilerplate as bp
 from tasks import reworded as rw
 from tasks.store import guarded_writer
@@ -1007,6 +1007,7 @@ def _write(con: duckdb.DuckDBPyConnection, batch: PreparedBatch, matched: Matche
 
 
 @task(name="dedupe-prepare", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+@retry_out_of_memory("dedupe: load and clean a batch")
 def prepare_batch(db: str, limit: int, patterns: dict[str, list[str]],
                   keep: dict[str, list[str]] | None = None) -> PreparedBatch:
     """Prefect task: load pending articles, learn boilerplate, clean texts (one transaction)."""
@@ -1015,6 +1016,7 @@ def prepare_batch(db: str, limit: int, patterns: dict[str, list[str]],
 
 
 @task(name="dedupe-match", cache_policy=NO_CACHE)
+@retry_out_of_memory("dedupe: match a batch")
 def match_batch(db: str, batch: PreparedBatch) -> MatchedBatch:
     """Prefect task: signatures, candidates and verification of a batch (read-only)."""
     with reader(db) as con:
@@ -1022,6 +1024,7 @@ def match_batch(db: str, batch: PreparedBatch) -> MatchedBatch:
 
 
 @task(name="dedupe-write", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+@retry_out_of_memory("dedupe: write a batch")
 def write_batch(db: str, batch: PreparedBatch, matched: MatchedBatch) -> DedupeStats:
     """Prefect task: store signatures and edges, re-form the touched stories (one transaction)."""
     with guarded_writer(db) as con:
@@ -1065,11 +1068,7 @@ def run_all(db: str, *, batch_size: int = 2000, patterns: dict[str, list[str]] |
     apply_keep_blocks(db, keep or {})
     size = batch_size_for(db, batch_size)
     while True:
-        with guarded_writer(db) as con:
-            prepared = prepare(con, size, patterns or {}, keep)
+        prepared = prepare_batch.fn(db, size, patterns or {}, keep)
         if not prepared.items:
             return total
-        with reader(db) as con:
-            matched = match(con, prepared)
-        with guarded_writer(db) as con:
-            add_stats(total, write(con, prepared, matched))
+        add_stats(total, write_batch.fn(db, prepared, match_batch.fn(db, prepared)))

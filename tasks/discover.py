@@ -355,7 +355,7 @@ def filter_candidates(urls: Iterable[str], source: Source, registry: Registry | 
     out: list[Candidate] = []
     for raw in urls:
         try:
-            url = normalize_url(raw)
+            url = normalize_url(raw, drop=source.tracking_params)
         except ValueError:  # e.g. a port out of range in a hostile feed
             continue
         parts = urlsplit(url)

@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from newsflow.types import Article, Failure, RawPage, Registry
 from storage import writes
-from storage.db import writer
+from storage.db import retry_out_of_memory, writer
 
 # Deployments set this to the global concurrency limit created by `newsflow deploy`; strict=True
 # makes a missing limit an error instead of silently not locking (see docs/orchestration.md).
@@ -45,6 +45,7 @@ class BatchOutcome:
     new_article_ids: list[str] = field(default_factory=list)
 
 
+@retry_out_of_memory("store a batch of pages")
 def store_results(db: str, pages: Sequence[RawPage], results: Sequence[Article | Failure], *,
                   live: bool, extra_failures: Sequence[Failure] = ()) -> BatchOutcome:
     """Write raw pages, new articles and failures of one batch in one transaction."""
@@ -73,6 +74,13 @@ def store_results(db: str, pages: Sequence[RawPage], results: Sequence[Article |
     return out
 
 
+@retry_out_of_memory("store WARC redirects")
+def store_redirects(db: str, rows: Sequence[tuple[str, str, int, str | None]]) -> None:
+    """Keep (url, source, status, location) of a WARC's 3xx records, in one transaction."""
+    with guarded_writer(db) as con:
+        writes.record_redirects(con, rows)
+
+
 @task(name="store-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
 def store_batch(db: str, pages: list[RawPage], results: list[Article | Failure], live: bool,
                 extra_failures: list[Failure] | None = None) -> BatchOutcome:
@@ -83,5 +91,11 @@ def store_batch(db: str, pages: list[RawPage], results: list[Article | Failure],
 @task(name="register-sources", cache_policy=NO_CACHE)
 def register_sources(db: str, registry: Registry) -> None:
     """Mirror sources.toml into the database (creating and migrating it when new)."""
+    mirror_sources(db, registry)
+
+
+@retry_out_of_memory("upsert the sources of sources.toml")
+def mirror_sources(db: str, registry: Registry) -> None:
+    """Mirror sources.toml into the database in one writer transaction."""
     with guarded_writer(db) as con:
         writes.upsert_sources(con, registry)
