@@ -44,6 +44,7 @@ atexit.register(_skip_teardown)
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 # A CLI run uses Prefect's ephemeral API unless PREFECT_API_URL points at a server; it sends
@@ -598,7 +599,8 @@ def main() -> None:
             with _ephemeral_settings():
                 app()
         except NewsflowError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            # escaped: messages quote TOML tables ([fetch]) and extras (.[dev]), not markup
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise SystemExit(1) from None
     except SystemExit as exc:  # Typer ends every run with one
         code = exc.code
