@@ -18,7 +18,7 @@ from newsflow.errors import ConfigError
 from newsflow.progress import Progress
 from newsflow.types import Article, Candidate, Failure, RawPage, Registry, Source
 from storage import writes
-from storage.db import db_path, retry_out_of_memory, skip_shutdown_checkpoint
+from storage.db import db_path, retry_out_of_memory
 from storage.reads import dedupe_pending, due_retries, stored_urls, validators
 from tasks.discover import DiscoveryResult, discover_batch
 from tasks.extract import extract_batch, extraction_pool
@@ -52,7 +52,7 @@ def open_run(con: duckdb.DuckDBPyConnection, run_id: str, registry: Registry,
              ) -> tuple[dict[str, tuple[str | None, str | None, str | None]], list[tuple[str, str]]]:
     """Mirror sources.toml, start the run record, read the feed validators and due retries."""
     # The run's closing transaction checkpoints; a checkpoint here too cost ~20 ms per run.
-    skip_shutdown_checkpoint(con)
+    writes.skip_shutdown_checkpoint(con)
     writes.upsert_sources(con, registry)
     writes.start_run(con, run_id, "ingest", params)
     return validators(con), due_retries(con, [s.name for s in sources])

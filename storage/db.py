@@ -375,11 +375,6 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
-def skip_shutdown_checkpoint(con: duckdb.DuckDBPyConnection) -> None:
-    """Let this connection close without a checkpoint (the caller's later transaction makes one)."""
-    con.execute("PRAGMA disable_checkpoint_on_shutdown")
-
-
 @contextmanager
 def writer(path: str | Path, *, wait: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A migrated read-write connection whose work is one transaction; closed on exit."""
