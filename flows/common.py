@@ -15,7 +15,7 @@ from prefect.utilities.annotations import quote
 from newsflow.types import Failure, SourceStats
 from storage import writes
 from storage.db import reader, retry_out_of_memory
-from storage.reads import dedupe_pending
+from storage.reads import dedupe_pending, flagged_sources
 from tasks.store import BatchOutcome, guarded_writer
 
 INGESTED_EVENT = "news.articles.ingested"
@@ -80,8 +80,7 @@ def close_run(con: duckdb.DuckDBPyConnection, run_id: str, stats: RunStats, *,
               status: str = "completed") -> dict[str, int]:
     """Close the run record in the caller's transaction; the flagged sources' failing streaks."""
     writes.finish_run(con, run_id, status, stats.as_dict())
-    return dict(con.execute("SELECT source, consecutive_failing_runs FROM source_health "
-                            "WHERE flagged").fetchall())
+    return flagged_sources(con)
 
 
 def publish(db: str, run_id: str, flow: str, stats: RunStats, failing: dict[str, int]) -> None:

@@ -10,20 +10,14 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.common import anything_to_dedupe, unwalked
 from newsflow.config import load_registry
+from newsflow.dedupe.types import DedupeStats
 from newsflow.errors import InputFileError
 from newsflow.types import Registry
 from storage import dedupe as store
 from storage.db import db_path, reader
 from storage.reads import sources_match
-from tasks.dedupe import (
-    DedupeStats,
-    add_stats,
-    apply_keep_blocks,
-    batch_size_for,
-    match_batch,
-    prepare_batch,
-    write_batch,
-)
+from tasks.dedupe import add_stats, batch_size_for, match_batch, prepare_batch, write_batch
+from tasks.dedupe_prepare import apply_keep_blocks
 from tasks.store import register_sources
 
 BATCH = 2000  # least articles per task: Prefect's ~7 ms per task run is noise beside it

@@ -52,7 +52,7 @@ def open_run(con: duckdb.DuckDBPyConnection, run_id: str, registry: Registry,
              ) -> tuple[dict[str, tuple[str | None, str | None, str | None]], list[tuple[str, str]]]:
     """Mirror sources.toml, start the run record, read the feed validators and due retries."""
     # The run's closing transaction checkpoints; a checkpoint here too cost ~20 ms per run.
-    con.execute("PRAGMA disable_checkpoint_on_shutdown")
+    writes.skip_shutdown_checkpoint(con)
     writes.upsert_sources(con, registry)
     writes.start_run(con, run_id, "ingest", params)
     return validators(con), due_retries(con, [s.name for s in sources])

@@ -6,7 +6,6 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 
-import duckdb
 from prefect import flow, get_run_logger, runtime
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -18,22 +17,9 @@ from newsflow.progress import Progress
 from newsflow.types import Article, Failure, RawPage
 from storage import writes
 from storage.db import db_path, reader, retry_out_of_memory
-from storage.reads import RAW_PAGE_COLUMNS, raw_page
+from storage.reads import read_pages, stored_page_urls
 from tasks.extract import default_workers, extract_batch, extraction_pool
 from tasks.store import guarded_writer
-
-
-def stored_page_urls(con: duckdb.DuckDBPyConnection, source: str | None) -> list[str]:
-    """The URLs of every stored raw page (of one source), in a stable order."""
-    sql = "SELECT url FROM raw_pages" + (" WHERE source = ?" if source else "") + " ORDER BY url"
-    return [r[0] for r in con.execute(sql, [source] if source else []).fetchall()]
-
-
-def read_pages(con: duckdb.DuckDBPyConnection, urls: list[str]) -> list[RawPage]:
-    """The stored raw pages of urls, decompressed."""
-    rows = con.execute(f"SELECT {RAW_PAGE_COLUMNS} FROM raw_pages WHERE url IN (SELECT unnest(?)) "
-                       "ORDER BY url", [urls]).fetchall()
-    return [raw_page(r) for r in rows]
 
 
 def page_batches(db: str, source: str | None, size: int) -> Iterator[list[RawPage]]:

@@ -375,13 +375,13 @@ def boilerplate_list(
         format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table"
         ) -> None:
     """Learned (and forgotten or kept) blocks: site, block, pages, sample, learned_at, stripped."""
-    from storage import dedupe as store
+    from storage import boilerplate as store_bp
     from storage.db import reader
 
     if format not in ("table", "csv", "json"):
         raise typer.BadParameter("must be table, csv or json", param_hint="--format")
     with reader(_existing_db(db)) as con:
-        blocks = store.list_blocks(con, site)
+        blocks = store_bp.list_blocks(con, site)
     if not blocks and format == "table":
         out.print(f"no learned boilerplate{f' for site {site!r}' if site else ''}")
         return
@@ -398,7 +398,8 @@ def boilerplate_forget(site: Annotated[str, typer.Argument(help="The site (sourc
     """Forget a learned block for good and re-clean the stored articles that held it."""
     from flows.dedupe import keep_lists, pattern_lists
     from newsflow.config import load_registry
-    from tasks.dedupe import forget_block, run_all
+    from tasks.dedupe import run_all
+    from tasks.dedupe_prepare import forget_block
     from tasks.store import guarded_writer
 
     registry = load_registry(sources)  # the re-cleaning applies the sources' patterns

@@ -10,8 +10,8 @@ import duckdb
 import zstandard
 
 from newsflow.types import RawPage, Registry
+from newsflow.warc import read_record
 from storage.writes import changed_sources
-from tasks.warc import read_record
 
 # Articles dedupe has to (re)process: never processed, re-extracted since, or flagged dirty.
 # Spelled here, not in storage.dedupe (whose numpy import an unchanged run would pay): that run asks
@@ -92,6 +92,19 @@ def raw_page(row: tuple[Any, ...]) -> RawPage:
                    warc_file=row[10], warc_offset=row[11])
 
 
+def stored_page_urls(con: duckdb.DuckDBPyConnection, source: str | None) -> list[str]:
+    """The URLs of every stored raw page (of one source), in a stable order."""
+    sql = "SELECT url FROM raw_pages" + (" WHERE source = ?" if source else "") + " ORDER BY url"
+    return [r[0] for r in con.execute(sql, [source] if source else []).fetchall()]
+
+
+def read_pages(con: duckdb.DuckDBPyConnection, urls: list[str]) -> list[RawPage]:
+    """The stored raw pages of urls, decompressed."""
+    rows = con.execute(f"SELECT {RAW_PAGE_COLUMNS} FROM raw_pages WHERE url IN (SELECT unnest(?)) "
+                       "ORDER BY url", [urls]).fetchall()
+    return [raw_page(r) for r in rows]
+
+
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every base table (for the demo summary and idempotence checks)."""
     names = [r[0] for r in con.execute(
@@ -119,6 +132,12 @@ def failure_labels(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
 def stored_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
     """Sources with raw pages stored (what re-extraction can work on)."""
     return {r[0] for r in con.execute("SELECT DISTINCT source FROM raw_pages").fetchall()}
+
+
+def flagged_sources(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The consecutive failing runs of every source the source_health view flags."""
+    return dict(con.execute("SELECT source, consecutive_failing_runs FROM source_health "
+                            "WHERE flagged").fetchall())
 
 
 # The source_health columns `newsflow sources` shows, in its order.

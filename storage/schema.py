@@ -275,7 +275,7 @@ JOIN (SELECT sm.story_id, count(*) AS member_count, min(r.fetched_at) AS first_s
       GROUP BY sm.story_id) c USING (story_id)
 WHERE m.role = 'original';
 """),
-    # The reworded-copy stage's index (tasks/reworded.py). reworded_terms: each article's few
+    # The reworded-copy stage's index (newsflow/dedupe/reworded.py). reworded_terms: each article's few
     # rarest content terms (stem hashes), with its fetch day and trusted publication day for
     # the time window; reworded_df: how many processed articles hold each term (IDF, and the
     # cap that keeps common terms out of lookups); reworded_links: the url_key of the article

@@ -99,6 +99,11 @@ def upsert_sources(con: duckdb.DuckDBPyConnection, registry: Registry) -> None:
             f"FROM (SELECT unnest(from_json(?, '[{_SOURCE_JSON_TYPES}]')) AS r)", [stamp, doc])
 
 
+def skip_shutdown_checkpoint(con: duckdb.DuckDBPyConnection) -> None:
+    """Let this connection close without a checkpoint (the caller's later transaction makes one)."""
+    con.execute("PRAGMA disable_checkpoint_on_shutdown")
+
+
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow: str, params: dict[str, Any]) -> None:
     """Record a run; a re-run under the same id (a re-import) updates its row instead of adding one."""
     con.execute(

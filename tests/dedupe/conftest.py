@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from newsflow.dedupe.types import DedupeStats
 from newsflow.types import Article, RawPage, Registry, Source
 from newsflow.urls import article_id, normalize_url
 from storage import writes
 from storage.db import reader, writer
-from tasks.dedupe import DedupeStats, run_all
+from tasks.dedupe import run_all
 from tasks.extract import extract_page
 from tests.conftest import recorded_pages
 

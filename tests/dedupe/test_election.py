@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tasks.dedupe import Member, elect
+from newsflow.dedupe.election import Member, elect
 from tests.dedupe.conftest import Store, aggregator_copy
 
 T = datetime(2024, 1, 1, tzinfo=UTC)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from newsflow.dedupe import reworded as rw
+from newsflow.dedupe.election import Member, elect
 from newsflow.types import Article, RawPage
-from tasks import reworded as rw
-from tasks.dedupe import Member, elect
 from tasks.extract import extract_page
 from tests.dedupe.conftest import DISCLAIMER, T0, Store
 

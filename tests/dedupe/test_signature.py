@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.dedupe import band_keys, datasketch_signature, shingle_hashes, signature
+from newsflow.dedupe.signature import band_keys, datasketch_signature, shingle_hashes, signature
 
 
 def test_numpy_signature_equals_datasketch(real_texts: dict[str, list[str]]) -> None:
@@ -25,7 +25,7 @@ def test_shingles_are_sorted_and_distinct() -> None:
 def test_permutations_are_datasketchs() -> None:
     from datasketch import MinHash
 
-    from tasks.dedupe import _PERM_A, _PERM_B, NUM_PERM
+    from newsflow.dedupe.signature import _PERM_A, _PERM_B, NUM_PERM
 
     a, b = MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32").permutations
     assert np.array_equal(_PERM_A, a) and np.array_equal(_PERM_B, b)

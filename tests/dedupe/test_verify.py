@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.dedupe import overlap, same_story, text_sig
+from newsflow.dedupe.verify import overlap, same_story, text_sig
 from tests.dedupe.conftest import DISCLAIMER, Store, aggregator_copy
 
 LONG = ("thehill-meth", "thehill-omar", "kxan-voters", "foxnews-china", "venturebeat-wework",

@@ -10,6 +10,7 @@ import pytest
 
 from newsflow.types import Article, Registry, Source
 from newsflow.urls import article_id
+from storage import boilerplate as store_bp
 from storage import dedupe as store
 from storage import writes
 from storage.db import MEMORY_ENV, READER_MEMORY, WRITER_MEMORY, raise_memory, reader, writer
@@ -76,7 +77,7 @@ def test_pending_keeps_fetch_order_and_cleaned_texts(tmp_path: Path) -> None:
     with writer(db) as con:
         writes.upsert_sources(con, REGISTRY)
         writes.store_articles(con, arts)
-        store.update_texts(con, [(arts[1].article_id, "story 1")])
+        store_bp.update_texts(con, [(arts[1].article_id, "story 1")])
     with reader(db) as con:
         got = store.pending(con, 10)
     assert [p.url for p in got] == list(reversed(urls))  # oldest fetch first
