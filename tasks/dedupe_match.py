@@ -29,6 +29,10 @@ from storage import reworded as store_rw
 from storage.batch import batch_view
 from tasks.dedupe_prepare import LOAD_TEXTS, no_gc, signing_texts
 
+# Candidate pairs of the reworded stage whose texts are split into sentences at once, and
+# batch articles whose candidates are gathered at once.
+VERIFY_CHUNK = 500
+CANDIDATE_CHUNK = 500
 
 def _keys(item: WorkItem) -> tuple[str, str | None]:
     """(url key, canonical key); a canonical link to the page itself is no evidence."""
@@ -163,7 +167,11 @@ def _match(con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> MatchedBatch
         if method:
             out.edges.append(Edge(a=min(p, q), b=max(p, q), method=method,
                                   similarity=round(o.small, 4)))
-    _reworded(con, batch.items, out)
+    del sigs
+    try:
+        _reworded(con, batch.items, out)
+    finally:
+        rw.forget_terms()
     return out
 
 
@@ -224,57 +232,81 @@ def _reworded(con: duckdb.DuckDBPyConnection, items: Sequence[WorkItem], out: Ma
         terms=terms, idx=idx, fday=fday[idx], pday=pday[idx], links=links,
         df_terms=np.fromiter(fresh.keys(), dtype=np.int64, count=len(fresh)),
         df_add=np.fromiter(fresh.values(), dtype=np.int32, count=len(fresh)))
-    shared: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     # Within the batch: a term held by more batch articles than the cap says nothing.
     by_term: dict[int, list[int]] = defaultdict(list)
     for n, terms_of in enumerate(lookup):
         for t in terms_of:
             by_term[t].append(n)
     cap = rw.df_cap(docs_n)
-    for t, group in by_term.items():
-        if 1 < len(group) <= cap:
-            for x in range(len(group)):
-                for y in range(x + 1, len(group)):
-                    u, v = group[x], group[y]
-                    if abs(int(fday[u]) - int(fday[v])) <= rw.WINDOW_DAYS or (
-                            pday[u] >= 0 and pday[v] >= 0
-                            and abs(int(pday[u]) - int(pday[v])) <= rw.WINDOW_DAYS):
-                        shared[ids[u]][ids[v]].add(t)
-                        shared[ids[v]][ids[u]].add(t)
+
+    def near(u: int, v: int) -> bool:
+        return abs(int(fday[u]) - int(fday[v])) <= rw.WINDOW_DAYS or bool(
+            pday[u] >= 0 and pday[v] >= 0 and abs(int(pday[u]) - int(pday[v])) <= rw.WINDOW_DAYS)
+
     by_key: dict[str, list[str]] = defaultdict(list)
     for a, k in own.items():
         by_key[k].append(a)
     linked = {_pair(a, b) for a, k in links for b in by_key.get(k, []) if b != a}
+    pairs: set[tuple[str, str]] = set()
+    q_fday, q_pday = fday[q_idx], pday[q_idx]
     with batch_view(con, ids, [i.source for i in items]):
-        for n, other, ts in store_rw.term_matches(con, q_terms, q_idx, fday[q_idx], pday[q_idx],
-                                                  rw.WINDOW_DAYS, rw.MIN_SHARED_TERMS):
-            shared[ids[n]][other].update(ts)
         for way, key, other in store_rw.attribution_matches(con, sorted({k for _, k in links}),
                                                              sorted(set(own.values()))):
             mine = [a for a, k in links if k == key] if way == "to" else by_key.get(key, [])
             linked.update(_pair(a, other) for a in mine)
-    pairs = set(linked)
-    for a in ids:
-        pairs.update(_pair(a, b) for b in rw.best_candidates(shared.get(a, {}), df, docs_n))
+        # A chunk of the batch at a time: the terms each article shares with each other one,
+        # held for a whole batch of a big import, were its dedupe's peak.
+        for start in range(0, len(ids), CANDIDATE_CHUNK):
+            part = range(start, min(start + CANDIDATE_CHUNK, len(ids)))
+            shared: dict[int, dict[str, set[int]]] = {n: defaultdict(set) for n in part}
+            for u in part:
+                for t in lookup[u]:
+                    group = by_term[t]
+                    if 1 < len(group) <= cap:
+                        for v in group:
+                            if v != u and near(u, v):
+                                shared[u][ids[v]].add(t)
+            sel = (q_idx >= part.start) & (q_idx < part.stop)
+            for n, other, ts in store_rw.term_matches(con, q_terms[sel], q_idx[sel], q_fday[sel],
+                                                      q_pday[sel], rw.WINDOW_DAYS,
+                                                      rw.MIN_SHARED_TERMS):
+                shared[n][other].update(ts)
+            for n in part:
+                pairs.update(_pair(ids[n], b) for b in rw.best_candidates(shared[n], df, docs_n))
+    pairs |= linked
+    del by_term, lookup
     pairs -= {e.key() for e in out.edges}  # the verbatim path has verified these already
     if not pairs:
         return
-    paired = {x for pair in pairs for x in pair}
-    docs = {i.article_id: rw.doc_of(i.text) for i in items if i.article_id in paired}
-    others = sorted(paired - docs.keys())
+    out.candidates += len(pairs)
+    texts = {i.article_id: i.text for i in items}
+    weight: dict[int, float] = {}
+    ordered = sorted(pairs)
+    # A chunk of pairs at a time: a Doc holds a text's sentence term sets, and every paired
+    # article's at once grew with the batch (a big import's dedupe peak); a text in pairs of
+    # two chunks is split twice.
+    for start in range(0, len(ordered), VERIFY_CHUNK):
+        chunk = ordered[start:start + VERIFY_CHUNK]
+        docs = _docs(con, {x for pair in chunk for x in pair}, texts, df)
+        for p, q in chunk:
+            if p not in docs or q not in docs:
+                continue
+            for t in docs[p].terms | docs[q].terms:
+                if t not in weight:
+                    weight[t] = rw.weight(df.get(t, 0), docs_n)
+            al = rw.align(docs[p], docs[q], weight)
+            if rw.verified(al, linked=(p, q) in linked):
+                out.edges.append(Edge(a=p, b=q, method="reworded", similarity=round(al.coverage, 4)))
+
+
+def _docs(con: duckdb.DuckDBPyConnection, ids: set[str], texts: dict[str, str],
+          df: dict[int, int]) -> dict[str, rw.Doc]:
+    """Docs of these articles (batch texts, else stored ones); df gains the stored ones' terms."""
+    docs = {a: rw.doc_of(texts[a]) for a in ids if a in texts}
+    others = sorted(ids - docs.keys())
     for start in range(0, len(others), LOAD_TEXTS):
         for aid, (_, text) in store.texts_of(con, others[start:start + LOAD_TEXTS]).items():
             docs[aid] = rw.doc_of(text)
     missing: set[int] = set().union(*(docs[o].terms for o in others if o in docs)) - df.keys()
     df.update(store_rw.term_df(con, np.fromiter(missing, dtype=np.int64, count=len(missing))))
-    weight: dict[int, float] = {}
-    out.candidates += len(pairs)
-    for p, q in sorted(pairs):
-        if p not in docs or q not in docs:
-            continue
-        for t in docs[p].terms | docs[q].terms:
-            if t not in weight:
-                weight[t] = rw.weight(df.get(t, 0), docs_n)
-        al = rw.align(docs[p], docs[q], weight)
-        if rw.verified(al, linked=(p, q) in linked):
-            out.edges.append(Edge(a=p, b=q, method="reworded", similarity=round(al.coverage, 4)))
+    return docs

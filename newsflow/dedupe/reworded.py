@@ -114,6 +114,11 @@ def doc_of(text: str) -> Doc:
     return Doc(sentences=sents, terms=frozenset().union(*sents), salient=frozenset(salient))
 
 
+def forget_terms() -> None:
+    """Let go of the token cache (a big batch's tokens are tens of MB; the next batch's differ)."""
+    _TERMS.clear()
+
+
 def terms_of(text: str) -> tuple[set[int], set[int]]:
     """(content terms, salient terms) of a whole text, without splitting its sentences: what
     indexing needs, in one pass."""
