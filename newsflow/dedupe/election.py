@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from newsflow.dedupe import reworded as rw
+from newsflow.publishers import publisher_key
 from newsflow.urls import normalize_url, url_key
 
 # Election normalizes every body link of every member, and copies carry the same links: cached
@@ -81,8 +81,8 @@ def _credited(pool: Sequence[Member], members: Sequence[Member]) -> list[Member]
     one another member's foreign copyright line credits, among the best-ranked kinds that
     match: a credit never lifts an aggregator over an original, but lifts an unlisted site
     (ranked with aggregators) over the aggregator copies."""
-    credited = {rw.publisher_key(m.credited_publisher) for m in members} - {""}
-    hits = [m for m in pool if rw.publisher_key(m.publisher or m.sitename) in credited]
+    credited = {publisher_key(m.credited_publisher or "") for m in members} - {""}
+    hits = [m for m in pool if publisher_key(m.publisher or m.sitename or "") in credited]
     if not hits:
         return []
     best = min(KIND_RANK.get(m.kind, 2) for m in hits)

@@ -270,18 +270,3 @@ def best_candidates(shared: Mapping[str, Iterable[int]], df: Mapping[int, int], 
             scored.append((-sum(idf(df.get(t, 0), docs) for t in ts), other))
     scored.sort()
     return [o for _, o in scored[:limit]]
-
-
-# --- publishers ----------------------------------------------------------------------------------
-
-_LEGAL = re.compile(r"\b(inc|llc|ltd|plc|corp|corporation|co|company|group|gmbh|sa|ag|"
-                    r"all rights reserved)\b")
-
-
-def publisher_key(name: str | None) -> str:
-    """A publisher name without case, punctuation or legal suffixes ("Nexstar Media Inc." ->
-    "nexstar media")."""
-    if not name:
-        return ""
-    low = re.sub(r"[^\w\s]", " ", name.lower())
-    return " ".join(_LEGAL.sub(" ", low).split())
