@@ -1,0 +1,1 @@
+"""Data shipped with newsflow: the bundled source registry and the demo WARC."""
