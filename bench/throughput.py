@@ -8,7 +8,7 @@ Baselines (same pages, same cores, pages already in memory, WARC reading not tim
                  the extraction work newsflow actually needs (title, author, date...).
 
 Prefect's share is measured by running the same import twice in fresh processes, both after the
-CLI's start-up readying (newsflow.cli._warm_import): as the flow, the way `newsflow import-warc`
+CLI's start-up readying (newsflow.runtime.warm_import): as the flow, the way `newsflow import-warc`
 runs it (its temporary API server started first, that start-up reported apart), and with the
 flow and its tasks called as plain functions (`.fn`, a thread pool for `.submit`), no API.
 
@@ -136,17 +136,18 @@ def _dedupe_clock() -> dict[str, float]:
 def run_flow(warc: str, db: str) -> dict[str, float]:
     """The import as `newsflow import-warc` runs it, dedupe included: the CLI's start-up (its
     preflight: the local API server, and meanwhile the flow's modules, the pool's forkserver and
-    a frozen start-up heap, newsflow.cli._warm_import), reported apart, then the flow, timed."""
+    a frozen start-up heap, newsflow.runtime.warm_import), reported apart, then the flow, timed."""
     from flows.import_warc import import_warc
-    from newsflow.cli import _ephemeral_settings, _preflight, _warm_import
+    from newsflow import runtime
 
     marks = _dedupe_clock()
     # As the CLI runs flows: without flow-run heartbeats, whose thread each run waits up to 1 s for at
-    # its end (newsflow.cli._ephemeral_settings says why they are off). The import is the
+    # its end (newsflow.runtime.ephemeral_settings says why they are off). The import is the
     # process's first flow run, as in the CLI: its first-run costs are Prefect's, and timed.
-    with _ephemeral_settings():
+    runtime.set_prefect_defaults()
+    with runtime.ephemeral_settings():
         start = time.perf_counter()
-        _preflight(db, warm=lambda: _warm_import(None))
+        runtime.preflight(db, warm=lambda: runtime.warm_import(None))
         startup = time.perf_counter() - start
         start = time.perf_counter()
         import_warc(paths=[warc], db=db)
@@ -192,7 +193,7 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
     import flows.dedupe as dedupe_mod
     import flows.import_warc as mod
     from flows.common import RunStats
-    from newsflow.cli import _check_db, _warm_import
+    from newsflow.runtime import check_db, warm_import
     from storage import writes
     from tasks.store import guarded_writer
 
@@ -214,8 +215,8 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
         # (so migrated) and the start-up readying (the same forkserver, a frozen heap). Without
         # the readying the flow side paid for the garbage collector walking Prefect's client
         # objects and the plain side did not, which inflated Prefect's share.
-        _check_db(db)
-        _warm_import(None)
+        check_db(db)
+        warm_import(None)
         start = time.perf_counter()
         mod.import_warc.fn(paths=[warc], db=db)
     return {"seconds": time.perf_counter() - start, "import_s": marks["dedupe_start"] - start}

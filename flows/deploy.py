@@ -16,11 +16,12 @@ from typing import Any
 import yaml
 
 from newsflow.errors import NewsflowError
+from newsflow.settings import Settings, settings
 
 PROJECT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = PROJECT / "prefect.yaml"
-WRITER_LIMIT_ENV = "NEWSFLOW_WRITER_LIMIT"
-DATA_ENV = ("NEWSFLOW_DB", "NEWSFLOW_SOURCES")
+WRITER_LIMIT_ENV = Settings.variables()["writer_limit"]
+DATA_ENV = (Settings.variables()["db"], Settings.variables()["sources"])
 
 
 def load_spec(path: Path = PREFECT_YAML) -> dict[str, Any]:
@@ -111,8 +112,7 @@ async def ensure_limit(name: str, limit: int = 1) -> bool:
 def data_env(db: str | None, sources: str | None) -> dict[str, str]:
     """NEWSFLOW_DB / NEWSFLOW_SOURCES as absolute paths (flow runs work in the checkout)."""
     env = {}
-    for key, value in zip(DATA_ENV, (db, sources), strict=True):
-        value = value or os.environ.get(key, "").strip()
+    for key, value in zip(DATA_ENV, (db or settings().db, sources or settings().sources), strict=True):
         env[key] = str(Path(value).resolve()) if value else ""
     return env
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -14,9 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from newsflow.errors import ConfigError, InputFileError
+from newsflow.settings import Settings, settings
 from newsflow.types import SOURCE_KINDS, FetchSettings, Registry, Source
 
-ENV_SOURCES = "NEWSFLOW_SOURCES"
+ENV_SOURCES = Settings.variables()["sources"]
 _Fail = Callable[[str, str], ConfigError]  # (key, message) -> the error to raise
 DEFAULT_RESOURCE = "data/sources.toml"
 
@@ -35,15 +35,15 @@ def registry_path(explicit: str | Path | None = None) -> Path:
     """The registry file to use: --sources FILE, then $NEWSFLOW_SOURCES, then the packaged one."""
     if explicit:
         return Path(explicit)
-    env = os.environ.get(ENV_SOURCES, "").strip()
+    env = settings().sources
     if env:
-        return Path(env)
+        return env
     return Path(str(resources.files("newsflow").joinpath(DEFAULT_RESOURCE)))
 
 
 def load_registry(path: str | Path | None = None) -> Registry:
     """Read, parse and validate a registry file (see registry_path for which one)."""
-    if path is None and not os.environ.get(ENV_SOURCES, "").strip():
+    if path is None and not settings().sources:
         # Read the packaged default through importlib.resources so it works from any install.
         resource = resources.files("newsflow").joinpath(DEFAULT_RESOURCE)
         return parse_registry(resource.read_bytes(), str(registry_path(None)))

@@ -23,12 +23,13 @@ from typing import ParamSpec, TypeVar
 import duckdb
 
 from newsflow.errors import DatabaseLockedError, DatabaseMemoryError, InputFileError
+from newsflow.settings import Settings, settings
 from storage.schema import MIGRATIONS
 
 # DuckDB's Python client tries `import pandas` for every Python value it converts (lists bound
-# as parameters, registered arrays). Without pandas installed each failed import walks sys.path:
-# 125,000 attempts cost 6 of the 10 s of deduping 240 articles. A None entry in sys.modules
-# makes the same import fail at once, which changes nothing else when pandas is absent.
+# as parameters, registered arrays). Without pandas installed each failed import walks sys.path,
+# most of a dedupe's time (docs/performance.md). A None entry in sys.modules makes the same
+# import fail at once, which changes nothing else when pandas is absent.
 if importlib.util.find_spec("pandas") is None:
     sys.modules.setdefault("pandas", None)  # type: ignore[arg-type]
 
@@ -42,18 +43,18 @@ def db_path(explicit: str | Path | None = None) -> Path:
     Absolute: the path travels into flow parameters, events and deployments, whose runs work in
     other folders (a worker runs in the checkout), and must name the same file there.
     """
-    return Path(explicit or os.environ.get("NEWSFLOW_DB") or DEFAULT_DB).resolve()
+    return Path(explicit or settings().db or DEFAULT_DB).resolve()
 
 
 # DuckDB's buffer pool cap (its own default is 80% of RAM; beyond the cap it spills to disk).
-# Writers: 64MB. An import's writes checkpoint now and then, and a checkpoint rewrites the
-# table's texts through the buffer pool, filling whatever it may: measured on a 10k-article
-# table, +140 MB of the flow process at 512MB, +90 at 128MB, +25 at 64MB, in the same time
-# (32MB runs out of memory). Readers (ad hoc SQL, dedupe's match) keep room for a query's work.
-# The headroom of each cap over the worst work measured is in docs/integrity.md.
+# Writers get a small one: an import's writes checkpoint now and then, and a checkpoint
+# rewrites the table's texts through the buffer pool, filling whatever it may, so a bigger cap
+# only grows the flow process, in the same time (docs/performance.md). Readers (ad hoc SQL,
+# dedupe's match) keep room for a query's work. The headroom of each cap over the worst work
+# measured is in docs/integrity.md.
 WRITER_MEMORY = "64MB"
 READER_MEMORY = "128MB"
-MEMORY_ENV = "NEWSFLOW_DB_MEMORY"  # one cap for every connection, when set
+MEMORY_ENV = Settings.variables()["db_memory"]  # one cap for every connection, when set
 # A unit of work that still runs out of memory is run once more with its caps this many times
 # larger (retry_out_of_memory): slower and bigger for once, never a crash.
 RETRY_FACTOR = 4
@@ -86,13 +87,13 @@ def _boosted(limit: str) -> str:
 
 def memory_limit(read_only: bool = False) -> str:
     """DuckDB's buffer pool cap for a connection: $NEWSFLOW_DB_MEMORY, else the default above."""
-    return _boosted(os.environ.get(MEMORY_ENV) or (READER_MEMORY if read_only else WRITER_MEMORY))
+    return _boosted(settings().db_memory or (READER_MEMORY if read_only else WRITER_MEMORY))
 
 
 def raise_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
     """Give an open connection's database a bigger buffer pool (for work that holds more than
     a writer's default at once), unless $NEWSFLOW_DB_MEMORY sets the cap."""
-    if not os.environ.get(MEMORY_ENV):
+    if not settings().db_memory:
         con.execute(f"SET memory_limit = '{_boosted(limit)}'")
 
 
@@ -320,7 +321,9 @@ def connection(path: str | Path, *, read_only: bool = False,
     if read_only and not path.exists():
         raise InputFileError(str(path), "no such database (run `newsflow demo` or an import first)")
     if wait is None:
-        wait = float(os.environ.get("NEWSFLOW_DB_WAIT", "10" if read_only else "60"))
+        wait = settings().db_wait
+    if wait is None:
+        wait = 10.0 if read_only else 60.0
     deadline = time.monotonic() + wait
     lock = _lock_for(path)
     try:

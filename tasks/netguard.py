@@ -9,17 +9,15 @@ between the check and the connect (DNS rebinding) is not caught.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from newsflow.settings import IPNetwork, settings
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
-ENV_ALLOW_PRIVATE = "NEWSFLOW_ALLOW_PRIVATE_NETWORKS"
-_TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 def is_public(ip: IPAddress) -> bool:
@@ -73,21 +71,9 @@ def check_url(url: str, allow_private: bool, allowed: Sequence[IPNetwork] = ()) 
 
 
 def private_policy_from_env(setting: bool) -> tuple[bool, tuple[IPNetwork, ...]]:
-    """(allow all, allowed networks) from the setting and NEWSFLOW_ALLOW_PRIVATE_NETWORKS.
-
-    The variable is "1"/"true" (allow every private address) or a comma-separated list of
-    addresses/CIDRs to allow; anything unparsable is ignored, which keeps the guard closed.
-    """
-    value = os.environ.get(ENV_ALLOW_PRIVATE, "").strip()
-    if setting or value.lower() in _TRUE:
+    """(allow all, allowed networks) from the registry's setting and
+    $NEWSFLOW_ALLOW_PRIVATE_NETWORKS: "1" (every private address) or the addresses/CIDRs allowed."""
+    allowed = settings().allow_private_networks
+    if setting or allowed is True:
         return True, ()
-    nets: list[IPNetwork] = []
-    for item in value.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            nets.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            continue
-    return False, tuple(nets)
+    return False, allowed or ()

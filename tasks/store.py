@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,19 +11,18 @@ import duckdb
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from newsflow.settings import settings
 from newsflow.types import Article, Failure, RawPage, Registry
 from storage import writes
 from storage.db import retry_out_of_memory, writer
-
-# Deployments set this to the global concurrency limit created by `newsflow deploy`; strict=True
-# makes a missing limit an error instead of silently not locking (see docs/orchestration.md).
-WRITER_LIMIT_ENV = "NEWSFLOW_WRITER_LIMIT"
 
 
 @contextmanager
 def guarded_writer(db: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """A writer transaction, inside the Prefect global concurrency limit when one is configured."""
-    limit = os.environ.get(WRITER_LIMIT_ENV)
+    # Deployments set $NEWSFLOW_WRITER_LIMIT to the limit `newsflow deploy` created; strict=True
+    # makes a missing limit an error instead of silently not locking (see docs/orchestration.md).
+    limit = settings().writer_limit
     if not limit:
         with writer(db) as con:
             yield con

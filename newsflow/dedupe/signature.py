@@ -95,7 +95,7 @@ _EMPTY = np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)  # datasketch's initial 
 
 # Shingles hashed per step of signature(): the (shingles x permutations) product is the only big
 # array of the dedupe's text work. Made in one piece it was 450 KB an article, past the CLI's
-# 128 KB mmap threshold (newsflow.cli._tune_malloc), so each article mapped, faulted in and
+# 128 KB mmap threshold (newsflow.runtime.tune_malloc), so each article mapped, faulted in and
 # unmapped it: 0.83 s of the 2,000-page bench dedupe, 0.13 s in this reused buffer (126 KB).
 _SIGN_ROWS = 256
 _SIGN_BUFFER = threading.local()

@@ -98,7 +98,7 @@ def test_run_ingests_a_live_site(tmp_path: Path, http_server: FixtureServer) -> 
 def test_malloc_tuning_reaches_child_processes() -> None:
     # The CLI sets GLIBC_TUNABLES for its children (Prefect's API server, the extraction
     # pool); `sql` needs neither, so a child Python reads it back here instead.
-    code = ("import os, subprocess, sys; from newsflow.cli import _tune_malloc; _tune_malloc(); "
+    code = ("import os, subprocess, sys; from newsflow.runtime import tune_malloc; tune_malloc(); "
             "print(subprocess.run([sys.executable, '-c', 'import os; "
             "print(os.environ.get(\"GLIBC_TUNABLES\"))'], capture_output=True, text=True).stdout)")
     env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}

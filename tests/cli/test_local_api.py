@@ -43,9 +43,9 @@ def test_local_api_answers_and_stops_with_the_process(tmp_path: Path) -> None:
 
 WARM = """
 import gc
-from newsflow.cli import _warm_import
+from newsflow.runtime import warm_import
 before = gc.get_freeze_count()
-_warm_import(1)  # one worker: no forkserver to start
+warm_import(1)  # one worker: no forkserver to start
 import sys
 assert "flows.import_warc" in sys.modules and "numpy" in sys.modules
 print(before, gc.get_freeze_count())
@@ -63,11 +63,11 @@ def test_an_import_readies_its_modules_and_freezes_the_start_up_heap() -> None:
 WARM_PREFECT = """
 import sys
 from prefect import flow
-from newsflow.cli import _warm_prefect
+from newsflow.runtime import warm_prefect
 @flow
 def imported(paths: list[str], db: str | None = None) -> None: ...
 if sys.argv[1] == "warm":
-    _warm_prefect()
+    warm_prefect()
 before = set(sys.modules)
 imported.serialize_parameters({"paths": ["a.warc.gz"], "db": None})
 print(len(set(sys.modules) - before))

@@ -16,12 +16,13 @@ import pytest
 import typer
 
 from newsflow.cli import app
+from newsflow.settings import Settings
 from storage.db import writer
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 REQUIRED_DOCS = ("orchestration.md", "dedupe.md", "fetching-and-failures.md", "performance.md",
-                 "scaling.md")
+                 "scaling.md", "settings.md")
 CONTRACT_VIEWS = ("articles", "stories", "story_members", "source_health")
 PACKAGES = ("newsflow", "tasks", "flows", "storage")
 FILE_EXTS = (".py", ".md", ".toml", ".yaml", ".yml", ".sh", ".tsv")
@@ -37,6 +38,7 @@ _VIEW_DEF = re.compile(r"^\*\*`(\w+)`\*\*: (.+?)(?:\n\n|\Z)", re.M | re.S)
 _DOTTED = re.compile(rf"^(?:{'|'.join(PACKAGES)})(?:\.[A-Za-z_]\w*)+$")
 _QUALIFIED = re.compile(r"^([a-z_]+)\.([a-z_]+)$")
 _PATHLIKE = re.compile(r"^[\w.\-/]+$")
+_SETTING_ROW = re.compile(r"^\| `(NEWSFLOW_\w+)` \| `(\w+)` \|", re.M)
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,18 @@ def test_documented_views_columns_and_queries_exist(con: duckdb.DuckDBPyConnecti
     assert _all("check_views", con) + _all("check_sql", con) == []
     readme = Doc.read(REPO / "README.md")
     assert [m[1] for m in _VIEW_DEF.finditer(readme.text)] == list(CONTRACT_VIEWS)
+
+
+def settings_table(doc: Doc) -> dict[str, str]:
+    """The rows of the settings table: each variable's Settings field, by variable."""
+    return {m[1]: m[2] for m in _SETTING_ROW.finditer(doc.text)}
+
+
+def test_the_settings_table_lists_exactly_the_settings() -> None:
+    documented = settings_table(Doc.read(REPO / "docs" / "settings.md"))
+    assert documented == {env: name for name, env in Settings.variables().items()}
+    assert len(documented) >= 10
+    assert [p.name for p in DOCS if p.name != "settings.md" and settings_table(Doc.read(p))] == []
 
 
 def test_no_reference_to_a_missing_markdown_file() -> None:

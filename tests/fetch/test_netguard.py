@@ -6,6 +6,7 @@ import ipaddress
 
 import pytest
 
+from newsflow.errors import ConfigError
 from tasks.netguard import check_url, is_public, private_policy_from_env
 from tests.fetch.conftest import MakeFetcher
 from tests.support.httpserver import FixtureServer
@@ -58,10 +59,13 @@ def test_policy_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert private_policy_from_env(False) == (False, ())
     monkeypatch.setenv("NEWSFLOW_ALLOW_PRIVATE_NETWORKS", "1")
     assert private_policy_from_env(False) == (True, ())
-    monkeypatch.setenv("NEWSFLOW_ALLOW_PRIVATE_NETWORKS", "10.0.0.0/8, 127.0.0.1, bogus")
+    monkeypatch.setenv("NEWSFLOW_ALLOW_PRIVATE_NETWORKS", "10.0.0.0/8, 127.0.0.1")
     allow, nets = private_policy_from_env(False)
     assert not allow
-    assert [str(n) for n in nets] == ["10.0.0.0/8", "127.0.0.1/32"]  # bogus entry ignored
+    assert [str(n) for n in nets] == ["10.0.0.0/8", "127.0.0.1/32"]
+    monkeypatch.setenv("NEWSFLOW_ALLOW_PRIVATE_NETWORKS", "10.0.0.0/8, bogus")
+    with pytest.raises(ConfigError, match=r"NEWSFLOW_ALLOW_PRIVATE_NETWORKS.*'bogus'"):
+        private_policy_from_env(False)  # a typo fails loudly rather than narrowing the list
     monkeypatch.setenv("NEWSFLOW_ALLOW_PRIVATE_NETWORKS", "0")
     assert private_policy_from_env(False) == (False, ())
 

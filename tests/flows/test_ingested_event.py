@@ -16,7 +16,7 @@ from prefect.events.schemas.events import Resource
 from flows.common import DEDUPE_LABEL, INGESTED_EVENT
 from flows.deploy import load_spec, runner_deployments
 from flows.ingest import ingest
-from newsflow.cli import _db_param
+from newsflow.cli.common import db_param
 from storage.db import db_path
 from tests.support.httpserver import FixtureServer
 from tests.support.sites import serve_good_site, sources_toml
@@ -107,6 +107,6 @@ def test_dedupe_trigger_stands_down_for_runs_that_deduped() -> None:
 def test_relative_db_is_absolute_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                             ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert _db_param("rel.duckdb") == str(tmp_path / "rel.duckdb")
+    assert db_param("rel.duckdb") == str(tmp_path / "rel.duckdb")
     monkeypatch.setenv("NEWSFLOW_DB", "sub/../env.duckdb")
-    assert db_path() == tmp_path / "env.duckdb" and _db_param(None) == str(tmp_path / "env.duckdb")
+    assert db_path() == tmp_path / "env.duckdb" and db_param(None) == str(tmp_path / "env.duckdb")
