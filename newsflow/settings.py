@@ -27,11 +27,8 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 _SIZE = re.compile(r"[0-9]+(\.[0-9]+)?\s*(b|bytes?|[kmgt]b?|[kmgt]ib|(kilo|mega|giga|tera)bytes?)", re.I)
 
 
-def _text(raw: str) -> str:
-    return raw
-
-
 def _flag(raw: str) -> bool:
+    """A switch: on or off."""
     if raw.lower() in _TRUE:
         return True
     if raw.lower() in _FALSE:
@@ -40,12 +37,14 @@ def _flag(raw: str) -> bool:
 
 
 def _size(raw: str) -> str:
+    """A DuckDB memory size, kept as written."""
     if not _SIZE.fullmatch(raw):
         raise ValueError("expected a DuckDB memory size such as 64MB or 1GiB")
     return raw
 
 
 def _seconds(raw: str) -> float:
+    """A duration in seconds, 0 or more."""
     try:
         value = float(raw)
     except ValueError:
@@ -56,6 +55,7 @@ def _seconds(raw: str) -> float:
 
 
 def _count(raw: str) -> int:
+    """A whole number, 0 or more."""
     try:
         value = int(raw)
     except ValueError:
@@ -66,6 +66,7 @@ def _count(raw: str) -> int:
 
 
 def _runner(raw: str) -> TaskRunnerKind:
+    """threads or dask, in any case."""
     if raw.lower() == "threads":
         return "threads"
     if raw.lower() == "dask":
@@ -74,6 +75,7 @@ def _runner(raw: str) -> TaskRunnerKind:
 
 
 def _networks(raw: str) -> bool | tuple[IPNetwork, ...]:
+    """A switch (every private address, or none), or a list of addresses and networks."""
     if raw.lower() in _TRUE or raw.lower() in _FALSE:
         return raw.lower() in _TRUE
     nets = []
@@ -99,10 +101,10 @@ class Settings:
     sources: Path | None = _var("NEWSFLOW_SOURCES", Path)
     db_memory: str | None = _var("NEWSFLOW_DB_MEMORY", _size)
     db_wait: float | None = _var("NEWSFLOW_DB_WAIT", _seconds)
-    writer_limit: str | None = _var("NEWSFLOW_WRITER_LIMIT", _text)
+    writer_limit: str | None = _var("NEWSFLOW_WRITER_LIMIT", str)
     workers: int | None = _var("NEWSFLOW_WORKERS", _count)
     task_runner: TaskRunnerKind = _var("NEWSFLOW_TASK_RUNNER", _runner, "threads")
-    dask_address: str | None = _var("NEWSFLOW_DASK_ADDRESS", _text)
+    dask_address: str | None = _var("NEWSFLOW_DASK_ADDRESS", str)
     # True: the fetcher may reach every private address; else the networks it may reach besides
     # public addresses (none by default).
     allow_private_networks: bool | tuple[IPNetwork, ...] = _var(
