@@ -17,6 +17,7 @@ from prefect.futures import PrefectFuture
 from flows.common import RunStats, announce, anything_to_dedupe, begin, finish, unwalked
 from newsflow.config import load_registry
 from newsflow.progress import Progress
+from newsflow.reasons import Reason
 from newsflow.types import Article, Failure, RawPage, Registry
 from newsflow.urls import host_of, normalize_url
 from storage.db import db_path, reader
@@ -81,12 +82,12 @@ def to_page(rec: WarcResponse, registry: Registry, *, copy_raw: bool = False
     source = src.name if src else host_of(url)
     if rec.truncated:  # never a whole article; transient: a complete copy of the file may come
         return Failure(url=url if rec.url else f"{rec.warc_file}@{rec.offset}",
-                       source=source or "-", stage="fetch", reason="warc_truncated",
+                       source=source or "-", stage="fetch", reason=Reason.WARC_TRUNCATED,
                        transient=True, detail=f"{rec.truncated} (at byte {rec.offset} of "
                        f"{rec.warc_file})")
     if not url.startswith(("http://", "https://")):
         return Failure(url=rec.url or "(no WARC-Target-URI)", source=source or "-", stage="fetch",
-                       reason="bad_url", detail="WARC-Target-URI is not an http(s) URL")
+                       reason=Reason.BAD_URL, detail="WARC-Target-URI is not an http(s) URL")
     if rec.rec_type == "revisit":
         return Revisit(url=url, source=source)
     if 300 <= rec.status < 400:
@@ -94,7 +95,7 @@ def to_page(rec: WarcResponse, registry: Registry, *, copy_raw: bool = False
         return Redirect(url=url, source=source, status=rec.status,
                         location=normalize_url(location, url) if location else None)
     if rec.status != 200:
-        return Failure(url=url, source=source, stage="fetch", reason=f"http_{rec.status}",
+        return Failure(url=url, source=source, stage="fetch", reason=Reason.http(rec.status),
                        status=rec.status, detail="WARC response record with a non-200 status")
     return RawPage(url=url, source=source, fetched_at=rec.fetched_at, body=rec.body,
                    status=rec.status, content_type=rec.content_type, final_url=url,
@@ -121,7 +122,7 @@ def batches(paths: Sequence[str], registry: Registry, known: set[str], stats: Ru
                 if isinstance(item, Redirect) and redirects is not None:
                     redirects.append(item)
                 continue
-            if isinstance(item, Failure) and item.reason == "warc_truncated":
+            if isinstance(item, Failure) and item.reason == Reason.WARC_TRUNCATED:
                 if item.url in known:  # stored whole already: the cut copy changes nothing
                     stats.skipped_known += 1
                     continue

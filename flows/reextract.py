@@ -25,7 +25,7 @@ from tasks.store import guarded_writer
 def page_batches(db: str, source: str | None, size: int) -> Iterator[list[RawPage]]:
     """Stored pages in batches, each read on its own short read-only connection.
 
-    Streaming one cursor (storage.reads.iter_raw_pages) would hold a reader open for the whole
+    Streaming one cursor over every page would hold a reader open for the whole
     run, and an open reader blocks every writer, this flow's own included.
     """
     with reader(db) as con:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from newsflow.reasons import is_transient
+
 
 class NewsflowError(Exception):
     """Base of every error newsflow reports to a user (the CLI prints it without a traceback)."""
@@ -30,6 +32,25 @@ class InputFileError(NewsflowError):
 
 class TransientError(NewsflowError):
     """Something that may succeed if tried again later (lock held, server busy)."""
+
+
+class FetchError(NewsflowError):
+    """One failed fetch attempt: its reason (a Reason or http_NNN), detail and HTTP status.
+
+    The fetcher records it as a Failure; it never escapes fetch(). retry_now says whether the
+    fetcher tries again within the run (by default when the reason is transient).
+    """
+
+    def __init__(self, reason: str, detail: str = "", *, status: int | None = None,
+                 retry_now: bool | None = None) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail, self.status = reason, detail, status
+        self.retry_now = self.transient if retry_now is None else retry_now
+
+    @property
+    def transient(self) -> bool:
+        """Whether a later fetch of the URL may succeed."""
+        return is_transient(self.reason)
 
 
 class DatabaseLockedError(TransientError):

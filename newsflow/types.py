@@ -121,7 +121,7 @@ class Failure:
     url: str
     source: str
     stage: Literal["discover", "fetch", "extract", "store"]
-    reason: str  # a short label: http_404, timeout, not_html, too_large, robots, ...
+    reason: str  # a newsflow.reasons.Reason, or an http_NNN label (Reason.http)
     detail: str = ""
     status: int | None = None
     transient: bool = False  # a later run may succeed

@@ -137,6 +137,14 @@ def _is_lock_error(exc: Exception) -> bool:
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
 
 
+def transient_db_error(exc: BaseException) -> bool:
+    """Whether running the work again may succeed: the file held by another process, or I/O.
+
+    Out of memory is not one: retry_out_of_memory has already run the work with larger caps.
+    """
+    return isinstance(exc, DatabaseLockedError | duckdb.IOException)
+
+
 def lock_holder(exc: Exception) -> str:
     """Who holds the file, as DuckDB's lock error names it (program and PID)."""
     m = _LOCK_HOLDER.search(str(exc))

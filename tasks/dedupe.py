@@ -17,6 +17,7 @@ from storage.batch import batch_view
 from storage.db import raise_memory, reader, retry_out_of_memory
 from tasks.dedupe_match import match
 from tasks.dedupe_prepare import DB_MEMORY, apply_keep_blocks, no_gc, prepare
+from tasks.retry import retry_if_transient
 from tasks.store import guarded_writer
 
 
@@ -82,7 +83,8 @@ def _write(con: duckdb.DuckDBPyConnection, batch: PreparedBatch, matched: Matche
     return stats
 
 
-@task(name="dedupe-prepare", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+@task(name="dedupe-prepare", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=retry_if_transient)
 @retry_out_of_memory("dedupe: load and clean a batch")
 def prepare_batch(db: str, limit: int, patterns: dict[str, list[str]],
                   keep: dict[str, list[str]] | None = None) -> PreparedBatch:
@@ -99,7 +101,8 @@ def match_batch(db: str, batch: PreparedBatch) -> MatchedBatch:
         return match(con, batch)
 
 
-@task(name="dedupe-write", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+@task(name="dedupe-write", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=retry_if_transient)
 @retry_out_of_memory("dedupe: write a batch")
 def write_batch(db: str, batch: PreparedBatch, matched: MatchedBatch) -> DedupeStats:
     """Prefect task: store signatures and edges, re-form the touched stories (one transaction)."""

@@ -38,6 +38,7 @@ from trafilatura.utils import HTML_STRIP_TAGS, trim
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
 from newsflow.errors import ConfigError
+from newsflow.reasons import Reason
 from newsflow.types import Article, Failure, RawPage
 from newsflow.urls import article_id, host_of, normalize_url
 from tasks import provenance, speedups
@@ -92,7 +93,7 @@ def _absolute(href: str, base: str) -> str | None:
     return url if url.startswith(("http://", "https://")) else None
 
 
-def _fail(page: RawPage, reason: str, detail: str = "") -> Failure:
+def _fail(page: RawPage, reason: Reason, detail: str = "") -> Failure:
     return Failure(url=page.url, source=page.source, stage="extract", reason=reason, detail=detail,
                    status=page.status)
 
@@ -314,15 +315,15 @@ def main_text(tree: lxml.html.HtmlElement, url: str) -> Document | None:
 def extract_page(page: RawPage) -> Article | Failure:
     """One page to an Article, or a Failure saying why not; never raises for bad input."""
     if not page.body.strip():
-        return _fail(page, "empty_body")
+        return _fail(page, Reason.EMPTY_BODY)
     if looks_binary(page):
-        return _fail(page, "not_html", page.content_type or "binary body")
+        return _fail(page, Reason.NOT_HTML, page.content_type or "binary body")
     try:
         tree = trafilatura.load_html(decode_body(page))
     except Exception as exc:  # lxml raises several types on garbage input
-        return _fail(page, "parse_error", str(exc)[:300])
+        return _fail(page, Reason.PARSE_ERROR, str(exc)[:300])
     if tree is None:
-        return _fail(page, "not_html", "no HTML document found")
+        return _fail(page, Reason.NOT_HTML, "no HTML document found")
     base = page.final_url or page.url
     canonical = _canonical(tree, base)
     language = _language(tree)
@@ -332,9 +333,9 @@ def extract_page(page: RawPage) -> Article | Failure:
         doc = main_text(tree, base)  # on a copy of the tree
         meta = page_metadata(tree, base)  # last: it prunes the tree
     except Exception as exc:  # trafilatura can fail deep inside lxml on odd trees
-        return _fail(page, "extract_error", f"{type(exc).__name__}: {exc}"[:300])
+        return _fail(page, Reason.EXTRACT_ERROR, f"{type(exc).__name__}: {exc}"[:300])
     if not isinstance(doc, Document) or not doc.text or len(doc.text.split()) < MIN_WORDS:
-        return _fail(page, "no_text", "trafilatura found no main text")
+        return _fail(page, Reason.NO_TEXT, "trafilatura found no main text")
     published, trusted = _published(meta, page.fetched_at, cues.timestamps)
     # The page's own names: its copyright lines name its own publisher, not a credited one.
     # The registry's publisher of the source is compared when the article is stored.

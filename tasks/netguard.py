@@ -13,6 +13,7 @@ import socket
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from newsflow.reasons import Reason
 from newsflow.settings import IPNetwork, settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -44,7 +45,7 @@ def resolve(host: str) -> list[IPAddress] | None:
     return addrs or None
 
 
-def check_url(url: str, allow_private: bool, allowed: Sequence[IPNetwork] = ()) -> str | None:
+def check_url(url: str, allow_private: bool, allowed: Sequence[IPNetwork] = ()) -> Reason | None:
     """Why url must not be fetched (bad_url, bad_scheme, private_address, unresolvable), or None.
 
     allow_private lets every address through; `allowed` lets through only non-public addresses
@@ -54,19 +55,19 @@ def check_url(url: str, allow_private: bool, allowed: Sequence[IPNetwork] = ()) 
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 literal)
-        return "bad_url"
+        return Reason.BAD_URL
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
-        return "bad_scheme"
+        return Reason.BAD_SCHEME
     if not host:
-        return "bad_url"
+        return Reason.BAD_URL
     addrs = resolve(host)
     if addrs is None:
-        return "unresolvable"
+        return Reason.UNRESOLVABLE
     if allow_private:
         return None
     for ip in addrs:
         if not is_public(ip) and not any(ip in net for net in allowed):
-            return "private_address"
+            return Reason.PRIVATE_ADDRESS
     return None
 
 

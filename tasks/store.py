@@ -15,6 +15,7 @@ from newsflow.settings import settings
 from newsflow.types import Article, Failure, RawPage, Registry
 from storage import writes
 from storage.db import retry_out_of_memory, writer
+from tasks.retry import retry_if_transient
 
 
 @contextmanager
@@ -79,7 +80,8 @@ def store_redirects(db: str, rows: Sequence[tuple[str, str, int, str | None]]) -
         writes.record_redirects(con, rows)
 
 
-@task(name="store-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+@task(name="store-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=retry_if_transient)
 def store_batch(db: str, pages: list[RawPage], results: list[Article | Failure], live: bool,
                 extra_failures: list[Failure] | None = None) -> BatchOutcome:
     """Prefect task: store one batch; retried when the database stays locked."""

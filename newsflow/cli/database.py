@@ -167,10 +167,14 @@ def failures_reset(
         db: DbOpt = None, sources: SourcesOpt = None) -> None:
     """Make failed URLs due again (a site that blocked us has stopped): the next run retries them."""
     from newsflow.config import load_registry
+    from newsflow.reasons import Reason, is_reason
     from storage import writes
     from storage.db import db_path, reader, writer
     from storage.reads import failure_labels
 
+    if reason is not None and not is_reason(reason):
+        raise NewsflowError(f"--reason {reason!r}: not a failure reason (the reasons: "
+                            f"{', '.join(Reason)}, http_NNN)")
     path = db_path(db)
     with reader(path) as con:  # names the file when it does not exist
         failed_sources, reasons = failure_labels(con)

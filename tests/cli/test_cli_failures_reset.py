@@ -51,6 +51,9 @@ def test_unknown_names_are_errors(tmp_path: Path) -> None:
     assert "'nosuchsite': no such source in" in r.stderr and "sources.toml" in r.stderr
     r = run_cli("failures", "reset", "--reason", "http_999", "--db", db)
     assert r.returncode == 1 and "http_999" in r.stderr and "http_403, http_404" in r.stderr
+    r = run_cli("failures", "reset", "--reason", "robots", "--db", db)
+    assert r.returncode == 1 and "'robots': not a failure reason" in r.stderr
+    assert "robots_disallowed" in r.stderr and "http_NNN" in r.stderr
     r = run_cli("failures", "reset", "--db", str(tmp_path / "missing.duckdb"))
     assert r.returncode == 1 and "missing.duckdb" in r.stderr and "Traceback" not in r.stderr
     assert len(_known(db)) == 3  # nothing was reset by the failed commands

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from newsflow.types import Registry, Source
-from tasks.discover import filter_candidates, parse_feed
+from tasks.discover import filter_candidates
+from tasks.discover_feeds import parse_feed
 
 from .conftest import read
 

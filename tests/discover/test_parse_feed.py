@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tasks.discover import DiscoveryParseError, parse_feed
+from tasks.discover_feeds import parse_feed
+from tasks.discover_input import DiscoveryParseError
 
 from .conftest import read
 

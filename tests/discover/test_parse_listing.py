@@ -7,7 +7,8 @@ import gzip
 import pytest
 
 from newsflow.types import Source
-from tasks.discover import DiscoveryParseError, looks_like_article, parse_listing
+from tasks.discover_input import DiscoveryParseError
+from tasks.discover_listing import looks_like_article, parse_listing
 
 from .conftest import read
 

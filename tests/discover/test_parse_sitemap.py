@@ -11,7 +11,8 @@ from collections.abc import Callable
 import defusedxml.ElementTree as safe_et
 import pytest
 
-from tasks.discover import MAX_XML_BYTES, DiscoveryParseError, parse_sitemap
+from tasks.discover_input import MAX_XML_BYTES, DiscoveryParseError
+from tasks.discover_sitemaps import parse_sitemap
 
 from .conftest import read
 

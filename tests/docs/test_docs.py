@@ -16,6 +16,7 @@ import pytest
 import typer
 
 from newsflow.cli import app
+from newsflow.reasons import Reason, is_reason
 from newsflow.settings import Settings
 from storage.db import writer
 
@@ -39,6 +40,7 @@ _DOTTED = re.compile(rf"^(?:{'|'.join(PACKAGES)})(?:\.[A-Za-z_]\w*)+$")
 _QUALIFIED = re.compile(r"^([a-z_]+)\.([a-z_]+)$")
 _PATHLIKE = re.compile(r"^[\w.\-/]+$")
 _SETTING_ROW = re.compile(r"^\| `(NEWSFLOW_\w+)` \| `(\w+)` \|", re.M)
+_REASON_ROW = re.compile(r"^\| (`[^|]+) \| [^|]+ \| ([^|]+) \|", re.M)
 
 
 @dataclass(frozen=True)
@@ -348,3 +350,32 @@ def test_the_checks_catch_what_does_not_exist(con: duckdb.DuckDBPyConnection) ->
     good = Doc.read(REPO / "README.md")
     assert sum(1 for line in good.code() for _ in _NEWSFLOW.finditer(line)) >= 8
     assert len(list(doc_queries(good))) >= 3
+
+
+def check_reasons(text: str) -> list[str]:
+    """The failure reasons table lists every Reason, each with its transient column right."""
+    section = text.split("## Failure reasons", 1)[-1].split("\n## ", 1)[0]
+    problems, seen = [], set()
+    for m in _REASON_ROW.finditer(section):
+        transient = "yes" in m[2]
+        for label in _SPAN.findall(m[1]):
+            seen.add(label)
+            if label.startswith("http_"):
+                continue
+            if not is_reason(label):
+                problems.append(f"`{label}`: no such Reason")
+            elif Reason(label).transient != transient:
+                problems.append(f"`{label}`: transient is {Reason(label).transient}")
+    problems += [f"`{r}`: not in the table" for r in [*Reason, "http_NNN"] if r not in seen]
+    return problems
+
+
+def test_documented_failure_reasons_are_the_enum() -> None:
+    doc = REPO / "docs" / "fetching-and-failures.md"
+    assert check_reasons(doc.read_text(encoding="utf-8")) == []
+    bad = "\n".join(["## Failure reasons", "| reason | stage | transient | meaning |",
+                     "|---|---|---|---|", "| `timeout` | fetch | no | x |",
+                     "| `no_such_reason` | fetch | no | x |"])
+    problems = check_reasons(bad)
+    assert "`timeout`: transient is True" in problems and "`no_such_reason`: no such Reason" in problems
+    assert "`http_NNN`: not in the table" in problems and "`not_xml`: not in the table" in problems
