@@ -210,7 +210,9 @@ def run_plain(warc: str, db: str) -> dict[str, float]:
     marks = _dedupe_clock()
     with ThreadPoolExecutor(max_workers=4) as pool:  # the flow's ThreadPoolTaskRunner(4)
         _patch(mod, get_run_logger=_bench_logger, register_sources=mod.register_sources.fn,
-               extract_batch=_PlainTask(mod.extract_batch.fn, pool), finish=finish)
+               extract_batch=_PlainTask(mod.extract_batch.fn, pool), finish=finish,
+               # The ingested event is Prefect's: emitting it outside a run reached for an API.
+               announce=lambda *_, **__: False)
         # The CLI's preflight without its API server, as on the flow side: the database opened
         # (so migrated) and the start-up readying (the same forkserver, a frozen heap). Without
         # the readying the flow side paid for the garbage collector walking Prefect's client

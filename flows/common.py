@@ -139,3 +139,16 @@ def anything_to_dedupe(db: str) -> bool:
     no numpy (an unchanged re-run asks this and needs nothing else of dedupe)."""
     with reader(db) as con:
         return dedupe_pending(con)
+
+
+def run_dedupe_flow(db: str, sources_file: str) -> None:
+    """Merge the new articles into stories, when any are pending (a CLI run's own dedupe)."""
+    from flows.dedupe import dedupe
+
+    # Nothing new or dirty (an unchanged re-run): skip the dedupe, and its database reads.
+    if not anything_to_dedupe(db):
+        return
+    # The dedupe flow's body, not a subflow: its tasks and artifact join this run, without a
+    # subflow run's own creation and teardown (docs/performance.md). Deployments still run
+    # dedupe as its own flow, on the ingested event.
+    dedupe.fn(db=db, sources_file=sources_file)

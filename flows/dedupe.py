@@ -20,7 +20,7 @@ from tasks.dedupe import add_stats, batch_size_for, match_batch, prepare_batch, 
 from tasks.dedupe_prepare import apply_keep_blocks
 from tasks.store import register_sources
 
-BATCH = 2000  # least articles per task: Prefect's ~7 ms per task run is noise beside it
+BATCH = 2000  # least articles per task: Prefect's fixed cost per task run is noise beside it
 ARTIFACT_STORIES = 10
 
 
@@ -72,7 +72,7 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
         raise InputFileError(dbp, "no such database (import or ingest something first)")
     registry = load_registry(sources_file)
     # Source kinds decide elections: keep the sources table in step. An import has just done
-    # it, so read first: the writer transaction (and its task run) was ~0.2 s of each dedupe.
+    # it, so read first: a writer transaction and its task run are a visible part of a dedupe.
     if sources_file and not _sources_stored(dbp, registry):
         register_sources(dbp, registry)
     patterns = pattern_lists(registry)
@@ -84,13 +84,13 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
     batches = 0
     size = batch_size_for(dbp, batch_size)
     # A read before each round: the round after the last batch found nothing to do in a writer
-    # transaction and a task run of its own (~0.2 s of a 2,000-page import's dedupe).
+    # transaction and a task run of its own.
     while anything_to_dedupe(dbp):
         prepared = prepare_batch(dbp, size, patterns, keep)
         if not prepared.items:
             break
         # quote(): Prefect would otherwise walk every article, signature and edge of the
-        # batch looking for futures, on each task run (~0.4 s of 2,000 articles).
+        # batch looking for futures, on each task run.
         matched = match_batch(dbp, unwalked(prepared))
         add_stats(total, write_batch(dbp, unwalked(prepared), unwalked(matched)))
         batches += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import hashlib
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -14,11 +13,12 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 
-from flows.common import RunStats, announce, anything_to_dedupe, begin, finish, unwalked
+from flows.common import RunStats, announce, begin, finish, run_dedupe_flow, unwalked
+from flows.pipeline import pipelined
 from newsflow.config import load_registry
 from newsflow.progress import Progress
 from newsflow.reasons import Reason
-from newsflow.types import Article, Failure, RawPage, Registry
+from newsflow.types import Failure, RawPage, Registry
 from newsflow.urls import host_of, normalize_url
 from storage.db import db_path, reader
 from storage.reads import all_known_urls
@@ -26,13 +26,9 @@ from tasks.extract import default_workers, extract_batch, extraction_pool, runs_
 from tasks.store import register_sources, store_redirects, store_results
 from tasks.warc import WarcResponse, iter_warc
 
-# Pages per task run: Prefect costs ~8.5 ms of CPU per task run (~3.5 in this process, ~5 in
-# its API server, on the cores the workers need), and each batch is one DuckDB writer
-# transaction. Pages in flight (the batch extracting, the one being stored, the next one being
-# read: ~25 MB a 100-page batch, plus their pickles on the way to the pool) are most of the flow
-# process's memory. Measured on the 10k import (bench/run.py memory): 100 pages held the flow
-# process ~30 MB lower than 150 at the import's peak, which decides the tree's peak; 150 saved
-# 6 task runs in 2,000 pages (~1% of the time).
+# Pages per task run: each task run has a fixed Prefect cost and each batch is one writer
+# transaction, while pages in flight (extracting, being stored, being read) are most of the flow
+# process's memory. 100 balances the two (docs/performance.md, "Batch size").
 BATCH_SIZE = 100
 IN_FLIGHT = 1
 
@@ -165,36 +161,30 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
     stats = RunStats()
     total = sum(Path(p).stat().st_size for p in paths)  # the bar counts bytes of the WARCs read
     workers = default_workers() if workers is None else workers
-    in_flight: deque[tuple[list[RawPage], list[Failure], PrefectFuture]] = deque()
     redirects: list[Redirect] = []
-
-    def drain(keep: int) -> None:
-        while len(in_flight) > keep:
-            pages, failures, fut = in_flight.popleft()
-            results: list[Article | Failure] = fut.result()
-            # A plain call, not a task run: a store task per batch would double the import's
-            # task runs (each then cost ~60 ms of CPU, flow process and API server together; ~8.5
-            # ms now), and the writer already waits up to 60 s for a locked database.
-            stats.add_outcome(store_results(dbp, pages, results, live=False, extra_failures=failures))
-
     # On Dask the workers extract; the local pool would only compete with them for the cores.
     local = runs_in_process()
     local_workers = workers if local else 1
     # Dask runs each batch on one worker: keep enough batches in flight to feed them all.
-    keep = IN_FLIGHT if local else 2 * max(workers, 1)
+    ahead = IN_FLIGHT if local else 2 * max(workers, 1)
+
+    def submit(batch: tuple[int, list[RawPage], list[Failure]]) -> PrefectFuture:
+        n, pages, _ = batch
+        # unwalked(): Prefect would otherwise walk every page looking for futures to track, on
+        # every task run (its documented fix for large parameters). Not on Dask: the wrapper
+        # reaches the function there as a plain tuple.
+        return extract_batch.submit(unwalked(pages) if local else pages, label=f"{n:05d}")
+
     with extraction_pool(local_workers), \
             Progress("Importing WARC", total, show_progress, in_bytes=True) as bar:
-        for n, (pages, failures) in enumerate(batches(paths, registry, known, stats, batch_size,
-                                                  bar.advance, copy_raw=copy_raw,
-                                                  redirects=redirects)):
-            # quote(): Prefect would otherwise walk every page and article looking for futures
-            # to track, on every task run (its documented fix for large parameters). Not on
-            # Dask: the wrapper reaches the function there as a plain tuple.
-            arg = unwalked(pages) if local else pages
-            in_flight.append((pages, failures, extract_batch.submit(arg, label=f"{n:05d}")))
-            # Bounded (see IN_FLIGHT): memory stays flat on huge WARCs.
-            drain(keep=keep)
-        drain(keep=0)
+        read = batches(paths, registry, known, stats, batch_size, bar.advance, copy_raw=copy_raw,
+                       redirects=redirects)
+        for (_, pages, failures), results in pipelined(
+                ((n, p, f) for n, (p, f) in enumerate(read)), submit, ahead):
+            # A plain call, not a task run: a store task per batch would double the import's
+            # task runs, and the writer already waits for a locked database.
+            stats.add_outcome(store_results(dbp, pages, results, live=False,
+                                            extra_failures=failures))
     if redirects:
         store_redirects(dbp, [(r.url, r.source, r.status, r.location) for r in redirects])
     logger.info("imported %s: %d new articles, %d failures, %d already stored",
@@ -210,22 +200,10 @@ def import_warc(paths: list[str], sources_file: str | None = None, db: str | Non
 def give_back_memory() -> None:
     """Collect garbage and return free heap pages to the system (glibc's malloc_trim).
 
-    glibc keeps freed heap memory for reuse: after a 10k-page import the flow process held
-    ~36 MB more through the dedupe that follows without this (bench/run.py memory section).
+    glibc keeps freed heap memory for reuse; without this the import's high-water mark stays
+    held through the dedupe that follows (docs/performance.md).
     """
     gc.collect()
     with suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL(None).malloc_trim(0)
 
-
-def run_dedupe_flow(db: str, sources_file: str) -> None:
-    """Merge the new articles into stories, when any are pending."""
-    from flows.dedupe import dedupe
-
-    # Nothing new or dirty (an unchanged re-run): skip the dedupe, and its database reads.
-    if not anything_to_dedupe(db):
-        return
-    # The dedupe flow's body, not a subflow: its tasks and artifact join this run, and the
-    # subflow's own run creation and teardown took ~0.5 s (1.2 -> 0.65 s for a 200-page
-    # import's dedupe). Deployments still run dedupe as its own flow, on the ingested event.
-    dedupe.fn(db=db, sources_file=sources_file)

@@ -9,14 +9,14 @@ from typing import Any, TypeVar
 
 import duckdb
 from prefect import flow, get_run_logger, runtime
-from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import RunStats, announce, close_run, publish
+from flows.pipeline import pipelined
 from newsflow.config import load_registry
 from newsflow.errors import ConfigError
 from newsflow.progress import Progress
-from newsflow.types import Article, Candidate, Failure, RawPage, Registry, Source
+from newsflow.types import Candidate, Failure, RawPage, Registry, Source
 from storage import writes
 from storage.db import db_path, retry_out_of_memory
 from storage.reads import dedupe_pending, due_retries, stored_urls, validators
@@ -51,7 +51,7 @@ def open_run(con: duckdb.DuckDBPyConnection, run_id: str, registry: Registry,
              sources: tuple[Source, ...], params: dict[str, Any]
              ) -> tuple[dict[str, tuple[str | None, str | None, str | None]], list[tuple[str, str]]]:
     """Mirror sources.toml, start the run record, read the feed validators and due retries."""
-    # The run's closing transaction checkpoints; a checkpoint here too cost ~20 ms per run.
+    # The run's closing transaction checkpoints; one here too would only add to every run.
     writes.skip_shutdown_checkpoint(con)
     writes.upsert_sources(con, registry)
     writes.start_run(con, run_id, "ingest", params)
@@ -96,8 +96,8 @@ def settle(db: str, run_id: str, results: list[DiscoveryResult], stats: RunStats
         # make the next run believe those feeds hold nothing new.
         writes.save_validators(con, {u: v for r in results for u, v in r.validators.items()})
         failing = close_run(con, run_id, stats)
-        # Checked before the dedupe flow is imported or started: both cost ~1 s, most of an
-        # unchanged re-run.
+        # Checked before the dedupe flow is imported or started: both are most of an
+        # unchanged re-run's time.
         return failing, check_dedupe and dedupe_pending(con)
 
 
@@ -141,13 +141,6 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
     stats = RunStats()
     for s in sources:
         stats.of(s.name)
-    pending: tuple[list[RawPage], list[Failure], PrefectFuture] | None = None
-
-    def store(item: tuple[list[RawPage], list[Failure], PrefectFuture]) -> None:
-        pages, failures, fut = item
-        results_: list[Article | Failure] = fut.result()
-        stats.add_outcome(store_batch(dbp, pages, results_, live=True, extra_failures=failures))
-
     # One Fetcher for discovery and fetching: robots.txt and per-host delays carry over.
     with ExitStack() as stack:
         stack.enter_context(extraction_pool(workers))
@@ -169,20 +162,25 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
                        if u not in found]
         owner = {c.url: c.source for c in candidates}
         logger.info("%d new article URLs from %d sources", len(candidates), len(sources))
-        # Fetch batch k+1 while batch k is extracted in the worker processes.
         bar = stack.enter_context(Progress("Fetching", len(candidates),
                                            show_progress and bool(candidates)))
-        for n, chunk in enumerate(chunks(candidates, batch_size)):
-            bar.advance(len(chunk))
-            fetched = fetch_batch([(c.url, c.source) for c in chunk], registry.fetch, sources)
-            pages, failures, log = split_fetched(fetched, stats, owner)
-            with guarded_writer(dbp) as con:
-                writes.record_attempts(con, run_id, log)
-            if pending is not None:
-                store(pending)
-            pending = (pages, failures, extract_batch.submit(pages, label=f"{n:05d}"))
-        if pending is not None:
-            store(pending)
+
+        def fetched_batches() -> Iterator[tuple[int, list[RawPage], list[Failure]]]:
+            for n, chunk in enumerate(chunks(candidates, batch_size)):
+                bar.advance(len(chunk))
+                fetched = fetch_batch([(c.url, c.source) for c in chunk], registry.fetch, sources)
+                pages, failures, log = split_fetched(fetched, stats, owner)
+                with guarded_writer(dbp) as con:
+                    writes.record_attempts(con, run_id, log)
+                yield n, pages, failures
+
+        # Batch k is stored once batch k+1 is fetched and submitted: fetching and storing
+        # overlap the extraction in the worker processes.
+        for (_, pages, failures), extracted in pipelined(
+                fetched_batches(), lambda b: extract_batch.submit(b[1], label=f"{b[0]:05d}"),
+                ahead=1):
+            stats.add_outcome(store_batch(dbp, pages, extracted, live=True,
+                                          extra_failures=failures))
     failing, dedupe = settle(dbp, run_id, results, stats, recorded=recorded,
                              check_dedupe=run_dedupe)
     publish(dbp, run_id, "ingest", stats, failing)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections import deque
 from collections.abc import Iterator
 
 from prefect import flow, get_run_logger, runtime
-from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import RunStats, announce, begin, finish
-from flows.import_warc import run_dedupe_flow
+from flows.common import RunStats, announce, begin, finish, run_dedupe_flow
+from flows.pipeline import pipelined
 from newsflow.config import load_registry
 from newsflow.progress import Progress
 from newsflow.types import Article, Failure, RawPage
@@ -67,25 +65,19 @@ def reextract(source: str | None = None, db: str | None = None, sources_file: st
     stats = RunStats()
     reextracted = 0
     workers = default_workers() if workers is None else workers
-    in_flight: deque[PrefectFuture] = deque()
-
-    def drain(keep: int) -> None:
-        nonlocal reextracted
-        while len(in_flight) > keep:
-            reextracted += store_reextracted(dbp, in_flight.popleft().result(), stats)
-
     total = 0
     if show_progress:  # the bar's total: one more short read of the URL list
         with reader(dbp) as con:
             total = len(stored_page_urls(con, source))
     with extraction_pool(workers), Progress("Re-extracting", total, show_progress) as bar:
-        for n, pages in enumerate(page_batches(dbp, source, batch_size)):
+        numbered = enumerate(page_batches(dbp, source, batch_size))
+        # Bounded: memory stays flat on big databases.
+        for (_, pages), results in pipelined(numbered, lambda b: extract_batch.submit(
+                b[1], label=f"{b[0]:05d}"), ahead=2 * max(workers, 1)):
             bar.advance(len(pages))
-            for p in pages:
-                stats.of(p.source).fetched += 1  # "fetched" here: read back from raw_pages
-            in_flight.append(extract_batch.submit(pages, label=f"{n:05d}"))
-            drain(keep=2 * max(workers, 1))  # bounded: memory stays flat on big databases
-        drain(keep=0)
+            for p in pages:  # "fetched" here: read back from raw_pages
+                stats.of(p.source).fetched += 1
+            reextracted += store_reextracted(dbp, results, stats)
     logger.info("re-extracted %d articles (%d new), %d pages failed extraction",
                 reextracted, stats.new_articles, stats.failed)
     finish(dbp, run_id, "reextract", stats)

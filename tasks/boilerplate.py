@@ -86,7 +86,7 @@ class PageLines:
     lines: tuple[tuple[str, str], ...]
 
 
-GRAM = 8  # characters: language-agnostic (CJK has no spaces); unrelated articles share ~3%
+GRAM = 8  # characters: language-agnostic (CJK has no spaces); unrelated articles share few
 # Own texts are compared on their first characters only: a reworded lead shows there, and
 # the pages of a chrome block are whole different stories, which need not be read to the end.
 OWN_CHARS = 2000

@@ -120,8 +120,8 @@ def add_stats(total: DedupeStats, s: DedupeStats) -> None:
 
 
 # Each batch rewrites the cleaned texts of its articles, and DuckDB's checkpoint after an
-# UPDATE of article_records.text costs in proportion to the table (measured: ~2 s per batch at
-# 40k articles). A big backlog is therefore cut into at most this many batches, not into
+# UPDATE of article_records.text costs in proportion to the table (docs/performance.md). A big
+# backlog is therefore cut into at most this many batches, not into
 # batches of a fixed size, so that cost stays linear in the backlog.
 MAX_BATCHES = 8
 

@@ -18,13 +18,10 @@ from storage.db import READER_MEMORY, raise_memory, reader
 from tasks import boilerplate as bp
 from tasks.store import guarded_writer
 
-# A batch is held in memory (raw and cleaned texts, lines, words, shingles): ~110 bytes
-# a word, measured on the bench set (2,000 real pages, 1.8M words: +200 MB), so a batch also
-# stops (besides tasks.dedupe.MAX_BATCHES) at this many words (~400 MB), whatever the backlog.
-# Words, not articles: the synthetic 100k store (250-word articles) keeps its 8 batches, while
-# long real pages make smaller ones. 1.5M words made 17 batches of the 100k store (100k/10k
-# time 12.6x, over the 12x target) and lowered the 10k-page import's peak by only ~25 MB
-# (bench/run.py).
+# A batch is held in memory (raw and cleaned texts, lines, words, shingles), in proportion to its
+# words, so a batch also stops (besides tasks.dedupe.MAX_BATCHES) at this many words, whatever
+# the backlog. Words, not articles: stores of short articles keep their few big batches while
+# long real pages make smaller ones (docs/performance.md, "Dedupe batch size").
 MAX_BATCH_WORDS = 3_500_000
 # Stored candidates whose texts _match holds at once (each chunk is one scan of the texts).
 LOAD_TEXTS = 1000
@@ -95,7 +92,7 @@ def _block_rows(lines: Sequence[list[tuple[str, str]]]) -> tuple[np.ndarray, np.
 def no_gc() -> Iterator[None]:
     """Cyclic GC paused for one step: a batch allocates millions of small acyclic objects
     (lines, words, tuples), and the collections they trigger rescan the whole live batch
-    again and again (~10% of dedupe's CPU). Refcounting still frees them; GC resumes after."""
+    again and again. Refcounting still frees them; GC resumes after."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -106,7 +103,7 @@ def no_gc() -> Iterator[None]:
 
 
 # DuckDB's buffer pool for the dedupe's writes: loading a batch's texts scans every stored
-# text and needs more than a writer's default (out of memory at 64MB on the 10k bench store).
+# text and needs more than a writer's default (docs/performance.md).
 DB_MEMORY = READER_MEMORY
 
 

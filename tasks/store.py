@@ -56,7 +56,7 @@ def store_results(db: str, pages: Sequence[RawPage], results: Sequence[Article |
         # grows with the table, which made big imports quadratic and spiked memory. DuckDB still
         # checkpoints inside a commit once the WAL passes 16 MB, and the run's other writes
         # (finish) checkpoint when they close.
-        con.execute("PRAGMA disable_checkpoint_on_shutdown")
+        writes.skip_shutdown_checkpoint(con)
         writes.store_pages(con, pages)
         new_ids = set(writes.store_articles(con, articles))
         if live:

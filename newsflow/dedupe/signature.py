@@ -80,7 +80,7 @@ def _affine32_permutations(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(a, b) of datasketch's affine32 MinHash for seed: its own draws, in its order.
 
     Drawn here instead of taken from a datasketch MinHash: `import datasketch` loads scipy,
-    redis and more (~50 MB in the flow process, the dedupe's peak), for two arrays.
+    redis and more into the flow process (the dedupe's memory peak), for two arrays.
     A test checks signature() against datasketch itself.
     """
     gen = np.random.RandomState(seed)
@@ -94,9 +94,9 @@ _EMPTY = np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)  # datasketch's initial 
 
 
 # Shingles hashed per step of signature(): the (shingles x permutations) product is the only big
-# array of the dedupe's text work. Made in one piece it was 450 KB an article, past the CLI's
-# 128 KB mmap threshold (newsflow.runtime.tune_malloc), so each article mapped, faulted in and
-# unmapped it: 0.83 s of the 2,000-page bench dedupe, 0.13 s in this reused buffer (126 KB).
+# array of the dedupe's text work. Made in one piece it passed the CLI's mmap threshold
+# (newsflow.runtime.tune_malloc), so each article mapped, faulted in and unmapped it; a reused
+# buffer of this many rows stays under it.
 _SIGN_ROWS = 256
 _SIGN_BUFFER = threading.local()
 
@@ -105,8 +105,7 @@ def signature(shingles: np.ndarray) -> np.ndarray:
     """The datasketch MinHash (affine32 scheme, seed 1) of a shingle set, computed in numpy.
 
     Equal to MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32").update_batch() of the
-    folded shingles (a test checks it), without its per-value Python call: 0.8 of its 1.6 s
-    on 2,000 articles.
+    folded shingles (a test checks it), without its per-value Python call, half its time.
     """
     out = _EMPTY.copy()
     if not len(shingles):
