@@ -8,7 +8,8 @@ import trafilatura
 from trafilatura.json_metadata import normalize_json
 from trafilatura.metadata import JSON_MINIFY, extract_metadata
 
-from tasks.extract import MAX_DATE, _minify_json, _normalize_json, main_text, page_metadata
+from tasks.extract import main_text
+from tasks.trafilatura_fast import MAX_DATE, _minify_json, _normalize_json, page_metadata
 from tests.conftest import recorded_pages
 
 PAGES = recorded_pages()
