@@ -127,15 +127,14 @@ def body_links(anchors: list[tuple[str, str]], text: str, base: str) -> tuple[st
     """Links whose surrounding block made it into the extracted text (attribution links included)."""
     flat = " ".join(text.split())
     seen: dict[str, None] = {}
-    # A third of a page's links share their block with another (148 links, 100 blocks a page
-    # on the corpus): each block is searched for once.
+    # Many of a page's links share their block with another: each block is searched for once.
     kept: dict[str, bool] = {}
     for href, block in anchors:
         probe = block[:80]
         if probe not in kept:
             kept[probe] = bool(probe) and probe in flat
-        # Normalize only the few links that survive: normalizing all ~150 links of a page cost
-        # ~10% of extract_page (bench/run.py profile).
+        # Normalize only the few links that survive: normalizing every link of a page was a
+        # visible share of extract_page (docs/performance.md).
         if kept[probe] and (url := _absolute(href, base)):
             seen.setdefault(url, None)
     return tuple(seen)

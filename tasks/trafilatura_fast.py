@@ -200,7 +200,7 @@ def metadata(tree: lxml.html.HtmlElement, url: str) -> Document:
 
 def _normalize_json(text: str) -> str:
     """trafilatura's normalize_json, dropping lone surrogates with a regex instead of a per-character
-    generator (that generator was a third of the JSON-LD step on pages with big blocks)."""
+    generator (costly on pages with big blocks: docs/performance.md)."""
     from trafilatura.json_metadata import JSON_UNICODE_REPLACE
     from trafilatura.utils import HTML_STRIP_TAGS, trim
 
@@ -213,7 +213,7 @@ def _normalize_json(text: str) -> str:
 
 def _minify_json(text: str) -> str:
     """trafilatura's JSON_MINIFY.sub(r"\\1", text), whitespace outside strings dropped: the same
-    text, from one match per token instead of a template expansion per character (half the time)."""
+    text, from one match per token instead of a template expansion per character."""
     return "".join(_JSON_KEPT.findall(text))
 
 
@@ -286,7 +286,7 @@ def page_metadata(tree: lxml.html.HtmlElement, url: str) -> Document:
     """Title, author, date, URL and site name: trafilatura's extract_metadata, minus what we drop.
 
     trafilatura's extract_metadata also searches categories, tags and a licence, which newsflow
-    does not store: about a third of its cost. The steps below are its own, so the fields we keep
+    does not store: a large share of its cost. The steps below are its own, so the fields we keep
     are the same; the byline search moved last because it prunes the tree.
     """
     from trafilatura.metadata import META_URL, examine_meta, extract_sitename, extract_title, extract_url
