@@ -22,7 +22,7 @@ import trafilatura  # noqa: E402
 
 from bench.common import corpus_dir, read_gz, read_manifest  # noqa: E402
 from newsflow.types import RawPage  # noqa: E402
-from tasks import provenance  # noqa: E402
+from tasks import provenance, trafilatura_fast  # noqa: E402
 from tasks.extract import decode_body, extract_page  # noqa: E402
 
 FOLDERS = ("article-extraction-benchmark", "fundus", "trafilatura-eval", "newspaper4k-tests")
@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
+    trafilatura_fast.install()  # as the product extracts
     pages = corpus_pages()
     trees = [(trafilatura.load_html(decode_body(p)), p.url) for p in pages]
     for p in pages[:10]:  # warm caches and lazy imports

@@ -141,7 +141,7 @@ def run_throughput(pages: list[CorpusPage], n: int, workdir: Path, env: dict[str
         ("... of the import phase alone", f"{overhead_import:.1%}", "context", None),
         (f"... median of the {PREFECT_PAIRS} pairs (each flow run vs the plain run before it)",
          f"{overhead_pairs:.1%}", "context", None),
-        ("`extract_page` CPU a page vs bare `extract`: with `tasks.speedups` / trafilatura as shipped",
+        ("`extract_page` CPU a page vs bare `extract`: `tasks.trafilatura_fast` / trafilatura as shipped",
          f"{cpu['extract_page_cpu_ms'] / cpu['bare_extract_cpu_ms']:.2f} / "
          f"{cpu['extract_page_stock_cpu_ms'] / cpu['bare_extract_cpu_ms']:.2f}", "context", None),
         ("One writer: storing raw page + article, per page (flow process)",

@@ -22,7 +22,7 @@ from newsflow.types import Failure, RawPage, Registry
 from newsflow.urls import host_of, normalize_url
 from storage.db import db_path, reader
 from storage.reads import all_known_urls
-from tasks.extract import default_workers, extract_batch, extraction_pool, runs_in_process, task_runner
+from tasks.extract_pool import default_workers, extract_batch, extraction_pool, runs_in_process, task_runner
 from tasks.store import register_sources, store_redirects, store_results
 from tasks.warc import WarcResponse, iter_warc
 

@@ -21,7 +21,7 @@ from storage import writes
 from storage.db import db_path, retry_out_of_memory
 from storage.reads import dedupe_pending, due_retries, stored_urls, validators
 from tasks.discover import DiscoveryResult, discover_batch
-from tasks.extract import extract_batch, extraction_pool
+from tasks.extract_pool import extract_batch, extraction_pool
 from tasks.fetch import FetchResult, fetch_batch, fetch_session
 from tasks.store import guarded_writer, store_batch
 

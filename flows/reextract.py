@@ -16,7 +16,7 @@ from newsflow.types import Article, Failure, RawPage
 from storage import writes
 from storage.db import db_path, reader, retry_out_of_memory
 from storage.reads import read_pages, stored_page_urls
-from tasks.extract import default_workers, extract_batch, extraction_pool
+from tasks.extract_pool import default_workers, extract_batch, extraction_pool
 from tasks.store import guarded_writer
 
 

@@ -127,17 +127,26 @@ def warm_prefect() -> None:
     importlib.import_module("fastapi.encoders")
 
 
+def ready_extraction() -> None:
+    """Put the fast trafilatura in place in this process (tasks.trafilatura_fast.install): the
+    start-up step of the commands that extract, so the others never import trafilatura."""
+    from tasks import trafilatura_fast
+
+    trafilatura_fast.install()
+
+
 def warm_import(workers: int | None) -> None:
     """Ready what an import needs before and after its pages while the local API starts (a core
-    idles then): the flow's modules, the dedupe's numpy and modules, and the extraction pool's
-    forkserver (tasks.extract.start_forkserver).
+    idles then): the fast trafilatura, the flow's modules, the dedupe's numpy and modules, and the
+    extraction pool's forkserver (tasks.extract_pool.start_forkserver).
 
     Then the objects loaded so far (modules, Prefect, trafilatura) leave the garbage collector's
     view for good (gc.freeze): they live as long as the process, and each full collection would
     walk them all again.
     """
-    from tasks.extract import start_forkserver
+    from tasks.extract_pool import start_forkserver
 
+    ready_extraction()
     for module in ("flows.import_warc", "flows.dedupe"):
         importlib.import_module(module)
     start_forkserver(workers)

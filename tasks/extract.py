@@ -2,75 +2,30 @@
 
 from __future__ import annotations
 
-import json
-import multiprocessing
-import multiprocessing.forkserver
-import os
 import re
-import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from html import unescape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lxml.html
 import trafilatura
-from htmldate import find_date
-from lxml.etree import XPath
-from trafilatura.htmlprocessing import prune_unwanted_nodes
-from trafilatura.json_metadata import (
-    JSON_UNICODE_REPLACE,
-    extract_json,
-    extract_json_parse_error,
-    normalize_authors,
-)
-from trafilatura.metadata import (
-    META_URL,
-    examine_meta,
-    extract_sitename,
-    extract_title,
-    extract_url,
-)
-from trafilatura.settings import Document
-from trafilatura.utils import HTML_STRIP_TAGS, trim
-from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
-from newsflow.errors import ConfigError
 from newsflow.reasons import Reason
 from newsflow.types import Article, Failure, RawPage
 from newsflow.urls import article_id, host_of, normalize_url
-from tasks import provenance, speedups
+from tasks import provenance, trafilatura_fast
+from tasks.trafilatura_fast import Document
 
-# Prefect is imported lazily (see __getattr__ below): the extraction worker processes import
-# this module and never need it, and it would cost each of them ~55 MB (bench/run.py memory).
-if TYPE_CHECKING:
-    from prefect.task_runners import TaskRunner
-
-# Comments are not the article: include_comments=False scores F1 0.960 against 0.953 with
-# trafilatura's defaults on the article-extraction benchmark (bench/extraction_f1.py).
-# Metadata comes from page_metadata below, not from bare_extraction.
+# Comments are not the article: include_comments=False scores better than trafilatura's
+# defaults on the article-extraction benchmark (bench/extraction_f1.py, docs/performance.md).
+# Metadata comes from trafilatura_fast.metadata, not from bare_extraction.
 EXTRACT_OPTIONS: dict[str, Any] = {"include_comments": False, "with_metadata": False,
                                    "include_tables": True}
-# Fast mode first: it skips the readability/jusText comparison, ~30% of the CPU of a page. Its
-# failures look alike on the 316 corpus pages: a short text (the comparison would have found
-# the article) or one block (the whole-page dump of trafilatura's last resort). Those pages are
-# extracted again in full mode, so they come out as full mode has them. Under 500 characters
-# retries 11 of 316 pages and catches 4 of the 6 where the modes really differ; 1,000 retried
-# 24 (+20% of main-text CPU) for one more catch, a page where full mode scores WORSE against
-# the benchmark's truth (F1 0.9645 with 500, 0.9623 with 1,000; bench/extraction_f1.py).
+# Fast mode first: it skips the readability/jusText comparison, a large share of a page's CPU.
+# Its failures look alike: a short text (the comparison would have found the article) or one
+# block (the whole-page dump of trafilatura's last resort); those pages are extracted again in
+# full mode. The threshold is the one that scored best on the benchmark (docs/performance.md).
 FAST_MIN_CHARS = 500
-_JSON_LD = './/script[@type="application/ld+json" or @type="application/settings+json"]'
-# trafilatura reads broken JSON-LD with regexes whose cost grows with the square of its size:
-# one live blog's 800 KB block took 1.6 s (one page of the corpus, but ~10% of a bench run's
-# CPU). The author and title it looks for sit at the start of such blocks.
-BROKEN_JSON_CHARS = 20_000
-# Structured dates only (meta tags, JSON-LD, <time>): the extensive search also reads
-# "(c) 2023" lines and URL fragments, which aggregators make wrong. max_date is far ahead so a
-# future date is seen, and flagged untrusted, instead of silently dropped.
-MAX_DATE = "2099-12-31"
-_SURROGATES = re.compile("[\ud800-\udfff]")
 MIN_WORDS = 5
 _CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 _NOT_HTML = ("application/pdf", "image/", "video/", "audio/", "application/zip",
@@ -78,10 +33,6 @@ _NOT_HTML = ("application/pdf", "image/", "video/", "audio/", "application/zip",
 _BLOCKS = frozenset({"p", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "td", "dd",
                      "figcaption"})
 _INLINE = frozenset({"span", "em", "strong", "b", "i", "u", "small", "sup", "sub", "mark", "cite"})
-
-
-# The same output as trafilatura as shipped, ~30% less CPU a page (tasks/speedups.py says how).
-speedups.install()
 
 
 def _absolute(href: str, base: str) -> str | None:
@@ -176,15 +127,14 @@ def body_links(anchors: list[tuple[str, str]], text: str, base: str) -> tuple[st
     """Links whose surrounding block made it into the extracted text (attribution links included)."""
     flat = " ".join(text.split())
     seen: dict[str, None] = {}
-    # A third of a page's links share their block with another (148 links, 100 blocks a page
-    # on the corpus): each block is searched for once.
+    # Many of a page's links share their block with another: each block is searched for once.
     kept: dict[str, bool] = {}
     for href, block in anchors:
         probe = block[:80]
         if probe not in kept:
             kept[probe] = bool(probe) and probe in flat
-        # Normalize only the few links that survive: normalizing all ~150 links of a page cost
-        # ~10% of extract_page (bench/run.py profile).
+        # Normalize only the few links that survive: normalizing every link of a page was a
+        # visible share of extract_page (docs/performance.md).
         if kept[probe] and (url := _absolute(href, base)):
             seen.setdefault(url, None)
     return tuple(seen)
@@ -206,100 +156,6 @@ def _published(doc: Document, fetched_at: datetime, timestamps: Sequence[str] = 
         return None, False
     when = provenance.precise_time(when.date(), timestamps) or when
     return when, when <= fetched_at + timedelta(days=1)
-
-
-def _normalize_json(text: str) -> str:
-    """trafilatura's normalize_json, dropping lone surrogates with a regex instead of a per-character
-    generator (that generator was a third of the JSON-LD step on pages with big blocks)."""
-    if "\\" in text:
-        text = text.replace("\\n", "").replace("\\r", "").replace("\\t", "")
-        text = JSON_UNICODE_REPLACE.sub(lambda m: chr(int(m[1], 16)), text)
-        text = unescape(_SURROGATES.sub("", text))
-    return trim(HTML_STRIP_TAGS.sub("", text))
-
-
-# JSON_MINIFY's tokens kept: a string, a run of other characters, or a quote opening no string.
-_JSON_KEPT = re.compile(r'"(?:\\.|[^"\\])*"|[^"\s]+|"')
-
-
-def _minify_json(text: str) -> str:
-    """trafilatura's JSON_MINIFY.sub(r"\\1", text), whitespace outside strings dropped: the same
-    text, from one match per token instead of a template expansion per character (half the time)."""
-    return "".join(_JSON_KEPT.findall(text))
-
-
-def _meta_json(tree: lxml.html.HtmlElement, doc: Document) -> Document:
-    """trafilatura's extract_meta_json, with broken JSON read only up to BROKEN_JSON_CHARS."""
-    for elem in tree.xpath(_JSON_LD):
-        if not elem.text:
-            continue
-        text = _normalize_json(_minify_json(elem.text))
-        try:
-            doc = extract_json(json.loads(text, strict=False), doc)
-        except json.JSONDecodeError:
-            doc = extract_json_parse_error(text[:BROKEN_JSON_CHARS], doc)
-    return doc
-
-
-def _metainfo(tree: lxml.html.HtmlElement, expressions: list[XPath], len_limit: int) -> str | None:
-    """trafilatura's extract_metainfo, reading no element's text past len_limit characters.
-
-    It joins the whole text of every candidate, and author candidates can be big containers;
-    trimming never makes a text shorter than its non-blank characters, so stopping there
-    rejects exactly what trafilatura rejects.
-    """
-    for expression in expressions:
-        for elem in expression(tree):
-            parts, solid = [], 0
-            for piece in elem.itertext():
-                parts.append(piece)
-                solid += len(piece) - piece.count(" ") - piece.count("\n") - piece.count("\t")
-                if solid >= len_limit:
-                    break
-            else:
-                content = trim(" ".join(parts))
-                if content and 2 < len(content) < len_limit:
-                    return content
-    return None
-
-
-def _byline(tree: lxml.html.HtmlElement) -> str | None:
-    """The author named in the page's HTML (trafilatura's extract_author); PRUNES the tree.
-
-    trafilatura prunes a deep copy of the tree first; pruning the caller's tree saves that copy
-    (~1 ms a page), so this runs last, when nothing reads the tree any more.
-    """
-    author = _metainfo(prune_unwanted_nodes(tree, AUTHOR_DISCARD_XPATHS), AUTHOR_XPATHS, 120)
-    return normalize_authors(None, author) if author else None
-
-
-def page_metadata(tree: lxml.html.HtmlElement, url: str) -> Document:
-    """Title, author, date, URL and site name: trafilatura's extract_metadata, minus what we drop.
-
-    trafilatura 2.3's extract_metadata also searches categories, tags and a licence, which
-    newsflow does not store: about a third of its cost (bench profile, 200 corpus pages). The
-    steps below are its own, so the fields we keep are the same; the byline search moved last
-    because it prunes the tree: call this after everything else that reads the tree.
-    """
-    doc = examine_meta(tree)
-    if doc.author and " " not in doc.author:  # a lone handle, not a name (as trafilatura does)
-        doc.author = None
-    with suppress(Exception):  # trafilatura guards the same call: its JSON-LD parser has bugs
-        doc = _meta_json(tree, doc)
-    doc.title = doc.title or extract_title(tree)
-    doc.url = doc.url or extract_url(tree, url)
-    doc.date = find_date(tree, url=doc.url, original_date=True, extensive_search=False,
-                         max_date=MAX_DATE)
-    doc.sitename = doc.sitename or extract_sitename(tree)
-    if doc.sitename:
-        doc.sitename = doc.sitename.lstrip("@")
-        if "." not in doc.sitename and doc.sitename[:1].islower():  # "9to5Mac" stays
-            doc.sitename = doc.sitename.title()
-    elif doc.url and (m := META_URL.match(doc.url)):
-        doc.sitename = m[1]
-    doc.author = doc.author or _byline(tree)
-    doc.clean_and_trim()  # entities, whitespace, length caps: trafilatura's last step too
-    return doc
 
 
 def main_text(tree: lxml.html.HtmlElement, url: str) -> Document | None:
@@ -331,7 +187,7 @@ def extract_page(page: RawPage) -> Article | Failure:
     try:
         cues = provenance.scan(tree, (page.url, base))  # before trafilatura prunes the tree
         doc = main_text(tree, base)  # on a copy of the tree
-        meta = page_metadata(tree, base)  # last: it prunes the tree
+        meta = trafilatura_fast.metadata(tree, base)  # last: it may prune the tree
     except Exception as exc:  # trafilatura can fail deep inside lxml on odd trees
         return _fail(page, Reason.EXTRACT_ERROR, f"{type(exc).__name__}: {exc}"[:300])
     if not isinstance(doc, Document) or not doc.text or len(doc.text.split()) < MIN_WORDS:
@@ -356,128 +212,3 @@ def extract_page(page: RawPage) -> Article | Failure:
 def extract_pages(pages: Sequence[RawPage]) -> list[Article | Failure]:
     """Extract a batch; order kept."""
     return [extract_page(p) for p in pages]
-
-
-_POOL: ProcessPoolExecutor | None = None
-_IN_PROCESS = threading.Lock()
-# Pages per hand-over to a worker process: small enough to balance a batch across workers,
-# big enough that the hand-over (pickling, a pipe round trip) stays well under 1% of the work.
-POOL_CHUNK = 8
-# Where the extracting flows run extract_batch: "threads" (the default: threads of the flow
-# process hand the work to the local pool below) or "dask" (prefect-dask: workers of the
-# scheduler at $NEWSFLOW_DASK_ADDRESS, else of a LocalCluster the run starts and stops).
-TASK_RUNNER_ENV = "NEWSFLOW_TASK_RUNNER"
-DASK_ADDRESS_ENV = "NEWSFLOW_DASK_ADDRESS"
-
-
-def default_workers() -> int:
-    """Extraction processes: $NEWSFLOW_WORKERS, else one per core."""
-    return int(os.environ.get("NEWSFLOW_WORKERS") or os.cpu_count() or 1)
-
-
-def dask_runner(address: str | None = None, workers: int | None = None) -> TaskRunner[Any]:
-    """A prefect-dask DaskTaskRunner on an existing scheduler, or on a LocalCluster of processes."""
-    from prefect_dask import DaskTaskRunner
-
-    if address:
-        return DaskTaskRunner(address=address)
-    # One single-threaded process per core: trafilatura holds the GIL, threads would not help.
-    n = workers or default_workers()
-    return DaskTaskRunner(cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True})
-
-
-def task_runner(threads: int = 4) -> TaskRunner[Any]:
-    """The task runner the extracting flows use, as $NEWSFLOW_TASK_RUNNER / $NEWSFLOW_DASK_ADDRESS say."""
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    kind = runner_kind()
-    if kind == "threads":
-        return ThreadPoolTaskRunner(max_workers=threads)
-    if kind == "dask":
-        return dask_runner(os.environ.get(DASK_ADDRESS_ENV) or None)
-    raise ConfigError(f"${TASK_RUNNER_ENV}", f"unknown task runner {kind!r} (threads or dask)")
-
-
-def runner_kind() -> str:
-    """"threads" or "dask" (or whatever $NEWSFLOW_TASK_RUNNER says, for task_runner to reject)."""
-    address = os.environ.get(DASK_ADDRESS_ENV) or None
-    return (os.environ.get(TASK_RUNNER_ENV) or ("dask" if address else "threads")).lower()
-
-
-def runs_in_process() -> bool:
-    """Whether the running flow's tasks run in its own process, so extraction needs the local pool."""
-    from prefect.context import FlowRunContext
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    ctx = FlowRunContext.get()
-    return ctx is None or isinstance(ctx.task_runner, ThreadPoolTaskRunner)
-
-
-@contextmanager
-def extraction_pool(workers: int | None = None) -> Iterator[None]:
-    """Worker processes for extract_batch while the flow's own process does I/O and writes.
-
-    Prefect tasks run in threads of the flow process and hand the CPU-bound work to this pool:
-    a ProcessPoolTaskRunner would start one ephemeral Prefect API server per worker process
-    when no server is configured. forkserver, not fork: the flow process has threads.
-    """
-    global _POOL
-    n = default_workers() if workers is None else workers
-    if n <= 1 or _POOL is not None:
-        yield
-        return
-    _POOL = ProcessPoolExecutor(max_workers=n, mp_context=_forkserver())
-    try:
-        yield
-    finally:
-        pool, _POOL = _POOL, None
-        pool.shutdown(cancel_futures=True)
-
-
-def _forkserver() -> multiprocessing.context.ForkServerContext:
-    """The pool's process context: forked from a server that has imported this module."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["tasks.extract"])
-    return ctx
-
-
-def start_forkserver(workers: int | None = None) -> None:
-    """Start the pool's forkserver ahead of the flow, when the flow will use the local pool.
-
-    The server imports trafilatura and the rest of this module before it can fork a worker: the
-    CLI has it done while it waits for its Prefect API to start, instead of on the flow's first
-    batch (2,000-page bench import: its first batch done 0.85 s after the flow began, not
-    0.95-1.25 s).
-    """
-    n = default_workers() if workers is None else workers
-    if n > 1 and runner_kind() == "threads":
-        _forkserver()
-        multiprocessing.forkserver.ensure_running()
-
-
-def _extract_batch(pages: list[RawPage], label: str = "batch") -> list[Article | Failure]:
-    """Prefect task: extract one batch of pages (one task per batch keeps Prefect overhead low).
-
-    The batch is spread over all the pool's processes in small chunks, so a big batch (few task
-    runs) still keeps every core busy, and the last batch of a run leaves no core idle for long.
-    """
-    pool = _POOL
-    if pool is None:
-        # One batch at a time: trafilatura/lxml in several threads of one process crashed it
-        # natively now and then (SIGSEGV, tests/orchestration/test_one_writer.py).
-        with _IN_PROCESS:
-            return extract_pages(pages)
-    return list(pool.map(extract_page, pages, chunksize=POOL_CHUNK))
-
-
-def __getattr__(name: str) -> Any:
-    """`extract_batch`, the Prefect task of _extract_batch, made on first use (PEP 562)."""
-    if name != "extract_batch":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from prefect import task
-    from prefect.cache_policies import NO_CACHE
-
-    made = task(name="extract-batch", task_run_name="extract-{label}",
-                cache_policy=NO_CACHE)(_extract_batch)
-    globals()["extract_batch"] = made
-    return made

@@ -31,6 +31,14 @@ def prefect_api() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_trafilatura() -> None:
+    """trafilatura as the product runs it (the CLI and the extraction workers install this)."""
+    from tasks import trafilatura_fast
+
+    trafilatura_fast.install()
+
+
 @dataclass(frozen=True)
 class RecordedPage:
     """A real page copied from the corpus, with what its extracted text must (not) contain."""

@@ -29,7 +29,7 @@ def run(source: Annotated[str | None, typer.Option(help="Only this source (its n
     from newsflow.config import load_registry
 
     select_sources(load_registry(sources), source)  # config errors before any flow starts
-    runtime.preflight(db)
+    runtime.preflight(db, warm=runtime.ready_extraction)
     stats = ingest(source=source, sources_file=sources, db=db_param(db), show_progress=True)
     print_stats("ingest", stats)
 
@@ -140,7 +140,7 @@ def reextract(source: Annotated[str | None, typer.Option(help="Only this source'
     if source is not None and source not in stored and registry.get(source) is None:
         raise NewsflowError(f"--source {source!r}: no such source in {registry.path}, and no "
                             f"pages of it in {path}")
-    runtime.preflight(db)
+    runtime.preflight(db, warm=runtime.ready_extraction)
     from flows.reextract import reextract as reextract_flow
 
     stats = reextract_flow(source=source, db=db_param(db), sources_file=sources, workers=workers,

@@ -17,7 +17,7 @@ from bench.run import markdown
 from bench.scaling import articles
 from bench.throughput import bare_extract, bare_loop, cli_phases, in_process
 from newsflow.urls import normalize_url
-from tasks import speedups
+from tasks import trafilatura_fast
 from tasks.warc import iter_warc, write_warc
 from tests.conftest import recorded_pages
 from tests.support.httpserver import FixtureServer
@@ -84,16 +84,16 @@ def test_cli_phases_without_a_finish_line_run_to_the_end() -> None:
 def test_bare_loop_extracts_real_pages_in_worker_processes() -> None:
     bodies = [p.html() for p in recorded_pages()[:4]]
     assert all(bare_extract(b) > 200 for b in bodies)
-    speedups.uninstall()  # other tests of this process may have imported tasks.extract
+    trafilatura_fast.uninstall()  # tests/conftest.py installs it for the session
     try:
         assert bare_loop(bodies, bare_extract, workers=2) > 0
     finally:
-        speedups.install()
+        trafilatura_fast.install()
 
 
 def test_bare_loop_refuses_a_sped_up_trafilatura() -> None:
     # The baselines are plain trafilatura: newsflow's speed-ups must not reach them.
-    speedups.install()
+    trafilatura_fast.install()
     with pytest.raises(RuntimeError, match="as shipped"):
         bare_loop([b"<html></html>"], bare_extract, workers=1)
 
@@ -128,14 +128,14 @@ def test_markdown_table_has_a_row_per_figure() -> None:
     assert "| b | 2 | context |  |" in text
 
 
-def test_cpu_figures_time_both_extraction_paths_and_leave_the_speedups_on(tmp_path: Path) -> None:
+def test_cpu_figures_time_both_extraction_paths_and_leave_the_fast_path_on(tmp_path: Path) -> None:
     from bench.throughput import run_cpu
 
     demo = Path(__file__).resolve().parents[2] / "newsflow" / "data" / "demo.warc.gz"
     got = run_cpu(str(demo), str(tmp_path / "unused.duckdb"), n=6, rounds=1)
     assert set(got) == {"bare_extract_cpu_ms", "extract_page_stock_cpu_ms", "extract_page_cpu_ms"}
     assert all(v > 0 for v in got.values())
-    assert speedups.installed()
+    assert trafilatura_fast.installed()
 
 
 def test_the_plain_import_runs_dedupe_too_and_splits_its_time(tmp_path: Path) -> None:

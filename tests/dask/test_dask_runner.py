@@ -10,7 +10,7 @@ import pytest
 
 from flows.import_warc import import_warc
 from storage.db import reader
-from tasks.extract import dask_runner, task_runner
+from tasks.extract_pool import dask_runner, task_runner
 from tasks.warc import WarcResponse, write_warc
 from tests.conftest import recorded_pages
 

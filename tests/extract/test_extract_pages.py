@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from newsflow.types import Article, Failure, RawPage
-from tasks.extract import extract_batch, extract_page
+from tasks.extract import extract_page
+from tasks.extract_pool import extract_batch
 from tests.conftest import RecordedPage, recorded_pages
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import trafilatura
 from trafilatura.json_metadata import normalize_json
 from trafilatura.metadata import JSON_MINIFY, extract_metadata
 
-from tasks.extract import MAX_DATE, _minify_json, _normalize_json, main_text, page_metadata
+from tasks.extract import main_text
+from tasks.trafilatura_fast import DATE_OPTIONS, _minify_json, _normalize_json, page_metadata
 from tests.conftest import recorded_pages
 
 PAGES = recorded_pages()
@@ -18,9 +20,7 @@ FIELDS = ("title", "author", "date", "url")
 def test_page_metadata_equals_trafilatura_extract_metadata_on_recorded_pages() -> None:
     for page in PAGES:
         ours = page_metadata(trafilatura.load_html(page.html()), page.url)
-        theirs = extract_metadata(trafilatura.load_html(page.html()), page.url,
-                                  {"original_date": True, "extensive_search": False,
-                                   "max_date": MAX_DATE})
+        theirs = extract_metadata(trafilatura.load_html(page.html()), page.url, dict(DATE_OPTIONS))
         assert {f: getattr(ours, f) for f in FIELDS} == {f: getattr(theirs, f) for f in FIELDS}, \
             page.file
 
@@ -46,6 +46,21 @@ def test_author_is_read_from_broken_json_ld_even_when_huge() -> None:
         '</script></head><body><p>Some text.</p></body></html>')
     doc = page_metadata(trafilatura.load_html(html), "https://example.org/live")
     assert doc.author == "Jane Roe"
+
+
+@pytest.mark.parametrize("block", [
+    '{"@context": "https://schema.org", "@type": "NewsArticle", "author": [5]}',  # TypeError
+    '{"@context": "https://schema.org", "@graph": [1, 2]}',  # AttributeError
+    "[" * 100_000 + "]" * 100_000,  # RecursionError in json.loads
+])
+def test_json_ld_of_odd_shape_gives_trafilaturas_metadata(block: str) -> None:
+    # trafilatura's JSON-LD reader raises on these; only such errors are caught, as it does.
+    html = (f'<html><head><title>A title here</title><script type="application/ld+json">{block}'
+            '</script></head><body><p>Some text here.</p></body></html>')
+    ours = page_metadata(trafilatura.load_html(html), "https://example.org/a")
+    theirs = extract_metadata(trafilatura.load_html(html), "https://example.org/a", dict(DATE_OPTIONS))
+    assert {f: getattr(ours, f) for f in FIELDS} == {f: getattr(theirs, f) for f in FIELDS}
+    assert ours.title == "A title here"
 
 
 def test_json_ld_normalisation_equals_trafilaturas() -> None:

@@ -1,12 +1,18 @@
-"""tasks.speedups: trafilatura's XPath expressions in Python select exactly what libxml2 selects."""
+"""tasks.trafilatura_fast: the same output as trafilatura as shipped, on the covered version.
+
+Its XPath expressions in Python select exactly what libxml2 selects; extract_page gives the
+same articles with and without; another version falls back to stock with one warning.
+"""
 
 from __future__ import annotations
 
 import copy
+import logging
 import random
 import re
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,10 +25,12 @@ from trafilatura.htmlprocessing import convert_tags, tree_cleaning
 from trafilatura.settings import Extractor
 
 from newsflow.types import RawPage
-from tasks import speedups
+from tasks import trafilatura_fast, xpath_match
 from tasks.extract import extract_page
-from tasks.speedups import NotTranslated, Translated, translate
+from tasks.trafilatura_fast import Document
 from tasks.warc import iter_warc
+from tasks.xpath_match import Translated
+from tasks.xpath_subset import NotTranslated, translate
 from tests.conftest import recorded_pages
 
 DEMO_WARC = Path(__file__).resolve().parents[2] / "newsflow" / "data" / "demo.warc.gz"
@@ -51,7 +59,7 @@ def trees() -> Iterator[lxml.html.HtmlElement]:
 def originals() -> list[tuple[str, etree.XPath]]:
     """trafilatura's own expressions (as shipped, whatever the speed-ups replaced), each once."""
     out: dict[int, tuple[str, etree.XPath]] = {}
-    for holder, key in speedups.slots():
+    for holder, key in trafilatura_fast.slots():
         x = holder[key]
         x = x.original if isinstance(x, Translated) else x
         out.setdefault(id(x), (str(key) if isinstance(key, str) else f"list item {key}", x))
@@ -68,7 +76,7 @@ def test_each_translated_expression_selects_what_its_xpath_selects_on_real_pages
         translated += 1
         for tree in trees():
             assert fast(tree) == xpath(tree), name
-    assert translated >= 25  # trafilatura 2.3.1 has 26 translatable expressions
+    assert translated >= trafilatura_fast.COVERED.get(trafilatura.__version__, 25)
 
 
 def test_the_costly_expressions_are_translated() -> None:
@@ -82,7 +90,7 @@ def test_the_costly_expressions_are_translated() -> None:
             translate(item.original if isinstance(item, Translated) else item)
     # html2txt's cleaning, on many pages: its cookie-banner branch is skipped on pages
     # whose class and id values cannot match it, which is what makes it cheap.
-    assert isinstance(sys.modules["trafilatura.baseline"].BASIC_CLEAN_XPATH, speedups._Union)
+    assert isinstance(sys.modules["trafilatura.baseline"].BASIC_CLEAN_XPATH, xpath_match.Union)
 
 
 @pytest.mark.parametrize("path, html", [
@@ -145,37 +153,83 @@ def test_other_shapes_are_left_to_libxml2(path: str) -> None:
         translate(etree.XPath(path, namespaces=RE))
 
 
-def test_extract_page_is_the_same_with_and_without_the_speedups() -> None:
-    pages = [RawPage(url=url, source="s", fetched_at=datetime(2026, 1, 1, tzinfo=UTC), body=html,
-                     status=200, content_type="text/html") for url, html in PAGES]
-    assert speedups.installed()  # tasks.extract installs them on import
-    fast = [extract_page(p) for p in pages]
-    speedups.uninstall()
+def _raw_pages() -> list[RawPage]:
+    return [RawPage(url=url, source="s", fetched_at=datetime(2026, 1, 1, tzinfo=UTC), body=html,
+                    status=200, content_type="text/html") for url, html in PAGES]
+
+
+@contextmanager
+def stock() -> Iterator[None]:
+    """trafilatura as shipped for the block, then the fast path again."""
+    trafilatura_fast.uninstall()
     try:
-        assert not speedups.installed()
-        stock = [extract_page(p) for p in pages]
+        yield
     finally:
-        speedups.install()
-    assert sum(1 for a in stock if hasattr(a, "text")) >= 40
-    assert fast == stock
+        trafilatura_fast.install()
+
+
+def test_this_trafilatura_is_a_covered_version() -> None:
+    # Fails on a trafilatura upgrade: check the tests here pass on it, then add it to COVERED.
+    assert trafilatura.__version__ in trafilatura_fast.COVERED
+    assert trafilatura_fast.installed()  # tests/conftest.py installs it for the session
+    with stock():
+        assert trafilatura_fast.install() == trafilatura_fast.COVERED[trafilatura.__version__]
+
+
+def test_extract_page_is_the_same_with_and_without_the_fast_path() -> None:
+    # Stock means trafilatura as shipped throughout: its extract_metadata included.
+    pages = _raw_pages()
+    fast = [extract_page(p) for p in pages]
+    with stock():
+        assert not trafilatura_fast.installed()
+        assert not any(isinstance(holder[key], Translated) for holder, key in trafilatura_fast.slots())
+        plain = [extract_page(p) for p in pages]
+    assert sum(1 for a in plain if hasattr(a, "text")) >= 40
+    assert fast == plain
 
 
 def test_stock_trafilatura_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    speedups.uninstall()
-    try:
-        monkeypatch.setenv(speedups.STOCK_ENV, "1")
-        assert speedups.install() == 0
-        assert not speedups.installed()
-        monkeypatch.delenv(speedups.STOCK_ENV)
-        assert speedups.install() >= 20
-    finally:
-        speedups.install()
-    assert speedups.installed()
+    with stock():
+        monkeypatch.setenv("NEWSFLOW_STOCK_TRAFILATURA", "1")
+        assert trafilatura_fast.install() == 0
+        assert not trafilatura_fast.installed()
+        monkeypatch.delenv("NEWSFLOW_STOCK_TRAFILATURA")
+        assert trafilatura_fast.install() > 0
+    assert trafilatura_fast.installed()
+
+
+def _fields(doc: Document) -> dict[str, object]:
+    """A Document's values, its trees left out (they compare by identity)."""
+    return {k: v for k, v in doc.as_dict().items() if k not in ("body", "commentsbody")}
+
+
+def test_an_uncovered_version_falls_back_to_stock_with_one_warning(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    page = next(p for p in _raw_pages() if p.url.startswith("http"))
+    tree = trafilatura.load_html(page.body)
+    with stock():
+        expected = extract_page(page)
+        expected_meta = trafilatura.extract_metadata(tree, page.url, dict(trafilatura_fast.DATE_OPTIONS))
+        monkeypatch.setattr(trafilatura, "__version__", "99.0.0")
+        monkeypatch.setattr(trafilatura_fast, "_warned", False)
+        with caplog.at_level(logging.WARNING, logger="tasks.trafilatura_fast"):
+            assert trafilatura_fast.install() == 0
+            assert trafilatura_fast.install() == 0
+        warnings = [r for r in caplog.records if r.name == "tasks.trafilatura_fast"]
+        assert len(warnings) == 1 and "99.0.0" in warnings[0].getMessage()
+        assert "as shipped" in warnings[0].getMessage()
+        assert not trafilatura_fast.installed()
+        assert not any(isinstance(holder[key], Translated) for holder, key in trafilatura_fast.slots())
+        assert not isinstance(trafilatura.utils.INVALID_XML_CHARS, trafilatura_fast.InvalidXmlChars)
+        assert extract_page(page) == expected
+        meta = trafilatura_fast.metadata(trafilatura.load_html(page.body), page.url)
+        assert _fields(meta) == _fields(expected_meta)  # stock: categories and tags too
+        monkeypatch.undo()
 
 
 def test_remembered_verdicts_stay_bounded_and_right(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(speedups, "_VERDICTS_MAX", 3)
-    verdicts = speedups._Verdicts(re.compile("^ad-|share"))
+    monkeypatch.setattr(xpath_match, "_VERDICTS_MAX", 3)
+    verdicts = xpath_match.Verdicts(re.compile("^ad-|share"))
     values = ["ad-top", "x", "share-bar", "nav", "ad-top", "y-ad-", "share"]
     assert [verdicts[v] for v in values] == [True, False, True, False, True, False, True]
     assert len(verdicts) <= 3
@@ -183,7 +237,7 @@ def test_remembered_verdicts_stay_bounded_and_right(monkeypatch: pytest.MonkeyPa
 
 def test_invalid_xml_characters_are_found_where_the_regex_finds_them() -> None:
     chars = trafilatura.utils.INVALID_XML_CHARS
-    assert isinstance(chars, speedups.InvalidXmlChars)  # tasks.extract installed it
+    assert isinstance(chars, trafilatura_fast.InvalidXmlChars)  # tests/conftest.py installed it
     regex = chars.original
     # Every character of the class, its neighbours, and what shares UTF-8 bytes with U+FFFE/F.
     alphabet = [chr(c) for c in range(0x21)] + [
@@ -195,9 +249,6 @@ def test_invalid_xml_characters_are_found_where_the_regex_finds_them() -> None:
     for text in texts:
         assert chars.absent(text) == (regex.search(text) is None), repr(text)
         assert chars.sub("", text) == regex.sub("", text), repr(text)
-    speedups.uninstall()
-    try:
+    with stock():
         assert trafilatura.utils.INVALID_XML_CHARS is regex
-    finally:
-        speedups.install()
-    assert isinstance(trafilatura.utils.INVALID_XML_CHARS, speedups.InvalidXmlChars)
+    assert isinstance(trafilatura.utils.INVALID_XML_CHARS, trafilatura_fast.InvalidXmlChars)
