@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -14,7 +13,7 @@ from newsflow.dedupe.types import DedupeStats
 from newsflow.errors import InputFileError
 from newsflow.types import Registry
 from storage import dedupe as store
-from storage.db import db_path, reader
+from storage.db import db_exists, db_path, reader
 from storage.reads import sources_match
 from tasks.dedupe import add_stats, batch_size_for, match_batch, prepare_batch, write_batch
 from tasks.dedupe_prepare import apply_keep_blocks
@@ -68,7 +67,7 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
     """Learn boilerplate, find and verify copies of the new articles, update stories."""
     logger = get_run_logger()
     dbp = str(db_path(db))
-    if not Path(dbp).is_file():
+    if not db_exists(dbp):
         raise InputFileError(dbp, "no such database (import or ingest something first)")
     registry = load_registry(sources_file)
     # Source kinds decide elections: keep the sources table in step. An import has just done

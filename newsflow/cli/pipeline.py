@@ -112,9 +112,9 @@ def dedupe_cmd(db: DbOpt = None, sources: SourcesOpt = None) -> None:
     """Merge copies into stories: learn boilerplate, verify near-duplicates, elect originals."""
     from newsflow.config import load_registry
     from newsflow.errors import InputFileError
-    from storage.db import db_path
+    from storage.db import db_exists, db_path
 
-    if not db_path(db).is_file():
+    if not db_exists(db_path(db)):
         raise InputFileError(str(db_path(db)), "no such database (import or ingest something first)")
     load_registry(sources)  # a broken sources.toml fails here, before any flow starts
     runtime.preflight(db)
