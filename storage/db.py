@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import re
+import socket
 import sys
 import threading
 import time
@@ -502,3 +503,58 @@ def reader(path: str | Path, *, wait: float | None = None) -> Iterator[duckdb.Du
     """A read-only connection, closed on exit so it never blocks the writer for long."""
     with connection(path, read_only=True, wait=wait) as con:
         yield con
+
+
+# A lease whose holder died on another machine frees itself after this long; on the holder's
+# own machine a dead PID frees it at once.
+LEASE_TTL = 3600.0
+
+
+def _alive_here(holder: str) -> bool:
+    """Whether a lease holder (host:pid) may still run: a live PID, or another machine's."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def exclusive(db: str | Path, name: str, *, wait: float = LEASE_TTL) -> Iterator[None]:
+    """Run the block alone among newsflow's processes on every machine writing this lake (a
+    lease row, taken and dropped in writer transactions). A DuckDB file needs nothing: its
+    writers already take turns."""
+    if not lake.is_lake(db):
+        yield
+        return
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    deadline = time.monotonic() + wait
+    attempt = 0
+
+    @retry_out_of_memory(f"take the {name} lease")
+    def take() -> bool:
+        with writer(db) as con:
+            held = lake.lease_holder(con, name)
+            if held and held[0] != me and not held[1] and _alive_here(held[0]):
+                return False
+            lake.take_lease(con, name, me, LEASE_TTL)
+            return True
+
+    while not take():
+        if time.monotonic() >= deadline:
+            raise lake.LakeConflictError(f"the {name} lease stayed held for {wait:.0f}s")
+        lake.backoff(min(attempt, 4))
+        attempt += 1
+    try:
+        yield
+    finally:
+        @retry_out_of_memory(f"drop the {name} lease")
+        def drop() -> None:
+            with writer(db) as con:
+                lake.drop_lease(con, name, me)
+        drop()

@@ -206,3 +206,32 @@ def create_token(con: duckdb.DuckDBPyConnection) -> None:
     every writer updates every row)."""
     con.execute(f"CREATE TABLE IF NOT EXISTS {TOKEN_TABLE} (n BIGINT NOT NULL)")
     con.execute(f"INSERT INTO {TOKEN_TABLE} SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM {TOKEN_TABLE})")
+    create_leases(con)
+
+
+LEASE_TABLE = "lake_leases"
+
+
+def create_leases(con: duckdb.DuckDBPyConnection) -> None:
+    """The table of named leases (the dedupe's, so two machines never dedupe at once)."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {LEASE_TABLE} (name VARCHAR NOT NULL, "
+                "holder VARCHAR NOT NULL, until TIMESTAMPTZ NOT NULL)")
+
+
+def lease_holder(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str, bool] | None:
+    """(holder, expired) of the lease name, None when nobody holds it."""
+    row = con.execute(f"SELECT holder, until < now() FROM {LEASE_TABLE} WHERE name = ? "
+                      "ORDER BY until DESC LIMIT 1", [name]).fetchone()
+    return (str(row[0]), bool(row[1])) if row else None
+
+
+def take_lease(con: duckdb.DuckDBPyConnection, name: str, holder: str, ttl_seconds: float) -> None:
+    """Make holder the lease's holder until now + ttl (inside a writer transaction: two takers
+    at once conflict on the commit token, and one runs again and finds it held)."""
+    con.execute(f"DELETE FROM {LEASE_TABLE} WHERE name = ?", [name])
+    con.execute(f"INSERT INTO {LEASE_TABLE} VALUES (?, ?, now() + to_microseconds(?))",
+                [name, holder, int(ttl_seconds * 1e6)])
+
+
+def drop_lease(con: duckdb.DuckDBPyConnection, name: str, holder: str) -> None:
+    con.execute(f"DELETE FROM {LEASE_TABLE} WHERE name = ? AND holder = ?", [name, holder])

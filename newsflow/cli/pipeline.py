@@ -63,16 +63,17 @@ def import_warc_cmd(files: Annotated[list[Path], typer.Argument(help="WARC files
 def demo(db: Annotated[str, typer.Option("--db", help="Where to build the demo database.")] = "demo.duckdb"
          ) -> None:
     """Import the bundled WARC of real news pages into a fresh database, then show what landed."""
-    from storage.db import reader
+    from storage.db import db_path, reader
     from storage.reads import table_counts
 
     # No database check: the file is rebuilt from scratch.
     runtime.preflight(db, check_database=False, warm=lambda: runtime.warm_import(None))
     from flows.import_warc import import_warc
 
-    path = Path(db)
-    for p in (path, path.with_name(path.name + ".wal")):
-        p.unlink(missing_ok=True)
+    path = db_path(db)
+    if isinstance(path, Path):  # a lake is not dropped: the import adds only what is missing
+        for p in (path, path.with_name(path.name + ".wal")):
+            p.unlink(missing_ok=True)
     warc = resources.files("newsflow").joinpath("data/demo.warc.gz")
     with resources.as_file(warc) as warc_path:
         # --copy-raw: the bundled WARC may be a temporary file (as_file), or move on upgrade.
