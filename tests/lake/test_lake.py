@@ -4,6 +4,7 @@ writers of one key end with one row."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -181,11 +182,10 @@ def test_two_writers_of_one_key_end_with_one_row(lake_db: str) -> None:
             have = writes.stored(con, "runs", "run_id", ["same-run"])
             if not have:
                 writes.start_run(con, "same-run", who, {})
-            try:
-                inside.wait()  # both transactions are open before either commits
-            except threading.BrokenBarrierError:
-                pass  # the re-run after a conflict: the other writer is done
-        return None
+            # Both transactions are open before either commits; a re-run after a conflict finds
+            # the barrier broken (the other writer is done) and goes on alone.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                inside.wait()
 
     def run(who: str) -> None:
         try:
