@@ -430,7 +430,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
                         [m.version, m.name, datetime.now(UTC)])
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            if on_lake:  # a COMMIT that lost a race on the lake leaves no transaction open
+                with contextlib.suppress(duckdb.TransactionException):
+                    con.execute("ROLLBACK")
+            else:
+                con.execute("ROLLBACK")
             raise
         applied.append(m.version)
     if on_lake:

@@ -37,6 +37,7 @@ LAKE_MEMORY = "512MB"
 # Every lake write transaction updates this table's rows, so two writer transactions that
 # overlap in time conflict at COMMIT and the later one runs again on the newer snapshot.
 TOKEN_TABLE = "lake_commit_token"
+ATTACH_ATTEMPTS = 5
 
 
 class LakeSetupError(NewsflowError):
@@ -105,11 +106,18 @@ def _open(url: str, data_path: str | None, memory: str) -> duckdb.DuckDBPyConnec
             con.execute(f"LOAD {_quote(str(extension_file(PACKAGES['postgres_scanner'])))}")
         # DATA_PATH only matters when the catalog is created; DuckLake keeps it afterwards.
         option = f" (DATA_PATH {_quote(data_path.rstrip('/') + '/')})" if data_path else ""
-        try:
-            con.execute(f"ATTACH {_quote(url)} AS {ALIAS}{option}")
-        except duckdb.Error as exc:
-            raise LakeSetupError(f"cannot attach the DuckLake catalog {redacted(url)}: "
-                                 f"{str(exc).strip().splitlines()[0]}") from None
+        for attempt in range(ATTACH_ATTEMPTS):
+            try:
+                con.execute(f"ATTACH {_quote(url)} AS {ALIAS}{option}")
+                break
+            except duckdb.Error as exc:
+                # Processes attaching a new catalog at once race to create its tables: the
+                # loser attaches again and finds them made.
+                racing = "initialize" in str(exc) or "already exists" in str(exc)
+                if not racing or attempt == ATTACH_ATTEMPTS - 1:
+                    raise LakeSetupError(f"cannot attach the DuckLake catalog {redacted(url)}: "
+                                         f"{str(exc).strip().splitlines()[0]}") from None
+                backoff(attempt)
     except BaseException:
         con.close()
         raise
