@@ -1,122 +1,34 @@
-"""Fixtures of the DuckLake tests: a throwaway PostgreSQL for the catalog (initdb + pg_ctl on a
-temporary directory and port, stopped after), a fresh database and data path per test."""
+"""Fixtures of the DuckLake tests: a throwaway PostgreSQL for the catalog (stopped after the
+session), a fresh database and data path per test; skipped with the reason where PostgreSQL or
+the lake packages are missing."""
 
 from __future__ import annotations
 
-import glob
 import itertools
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from storage import lake
 from tests.support.fixtures import newsflow_env
+from tests.support.postgres import PASSWORD, Postgres, Unavailable, throwaway_postgres
 
-PASSWORD = "lake-tests-only"
-USER = "newsflow"
 _names = itertools.count()
-
-
-def pg_tool(name: str) -> str | None:
-    """A PostgreSQL program: on PATH, or in Debian's versioned directory."""
-    found = shutil.which(name)
-    if found:
-        return found
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(d, name).exists():
-            return str(Path(d, name))
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Postgres:
-    port: int
-
-    def url(self, dbname: str) -> str:
-        """A DuckLake URL for a database of this server (the password comes from PGPASSWORD)."""
-        return f"ducklake:postgres:dbname={dbname} host=127.0.0.1 port={self.port} user={USER}"
-
-    def create_database(self, name: str) -> None:
-        """CREATE DATABASE through DuckDB's postgres extension (no psql needed)."""
-        con = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                     "autoload_known_extensions": False})
-        try:
-            con.execute(f"LOAD '{lake.extension_file(lake.PACKAGES['postgres_scanner'])}'")
-            con.execute(f"ATTACH 'dbname=postgres host=127.0.0.1 port={self.port} user={USER}' "
-                        "AS pg (TYPE postgres)")
-            con.execute(f"CALL postgres_execute('pg', 'CREATE DATABASE {name}', use_transaction := false)")
-        finally:
-            con.close()
-
-
-def _run(cmd: list[str], owner: str | None) -> None:
-    """A PostgreSQL tool, as the postgres user when we are root (initdb refuses root)."""
-    if owner:
-        cmd = ["runuser", "-u", owner, "--", *cmd]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A PostgreSQL 15 server for the session, scram-sha-256 on 127.0.0.1, removed after."""
-    initdb, pg_ctl = pg_tool("initdb"), pg_tool("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL is not installed (no initdb / pg_ctl; .ci/run installs it)")
     try:
-        for package in lake.PACKAGES.values():
-            lake.extension_file(package)
-    except lake.LakeSetupError as exc:
-        pytest.skip(f"DuckLake packages missing: {exc}")
-    owner = "postgres" if os.geteuid() == 0 else None
-    if owner:
-        try:
-            uid = pwd.getpwnam(owner).pw_uid
-        except KeyError:
-            pytest.skip("running as root without a postgres user to run initdb as")
-    root = Path(tempfile.mkdtemp(prefix="newsflow-pg-"))
-    os.chmod(root, 0o755)
-    pgdir = root / "pg"
-    pgdir.mkdir()
-    if owner:
-        os.chown(pgdir, uid, -1)
-    (root / "pw").write_text(PASSWORD)
-    os.chmod(root / "pw", 0o644)
-    port = _free_port()
-    data = str(pgdir / "data")
+        server = throwaway_postgres()
+        pg = server.__enter__()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
     try:
-        _run([initdb, "-D", data, "-U", USER, "--auth=scram-sha-256", f"--pwfile={root / 'pw'}",
-              "-E", "UTF8"], owner)
-        _run([pg_ctl, "-D", data, "-w", "-l", str(pgdir / "log"), "-o",
-              f"-c listen_addresses=127.0.0.1 -p {port} -k {pgdir} -c max_connections=200",
-              "start"], owner)
-        old = os.environ.get("PGPASSWORD")
-        os.environ["PGPASSWORD"] = PASSWORD
-        try:
-            yield Postgres(port)
-        finally:
-            lake.close_all()
-            if old is None:
-                os.environ.pop("PGPASSWORD", None)
-            else:
-                os.environ["PGPASSWORD"] = old
-            _run([pg_ctl, "-D", data, "-m", "immediate", "stop"], owner)
+        yield pg
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture
