@@ -4,7 +4,7 @@ and by two writers at once (two halves of the pages), on a throwaway PostgreSQL 
     .venv/bin/python bench/lake.py [--pages 4000]
 
 Needs ../shared (the corpus), initdb/pg_ctl and the lake extra. Writes bench/results/lake.json
-and lake.md; docs/ducklake.md quotes them.
+and a markdown table beside it; docs/ducklake.md quotes them.
 """
 
 from __future__ import annotations
