@@ -111,12 +111,13 @@ def main() -> None:
     base = results["file, one writer"]["wall_s"]
     results["ratios"] = {k: round(results[k]["wall_s"] / base, 2) for k in runs}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "lake.json").write_text(json.dumps(results, indent=1) + "\n")
+    out = RESULTS / "lake.json"
+    out.write_text(json.dumps(results, indent=1) + "\n")
     lines = [f"# DuckLake bench ({results['at']}, {n} pages, {results['cpus']} CPUs)", "",
              "| run | wall s | pages/s | wall / file one writer |", "| --- | --- | --- | --- |"]
     lines += [f"| {k} | {results[k]['wall_s']} | {results[k]['pages_per_s']} | "
               f"{results['ratios'][k]} |" for k in runs]
-    (RESULTS / "lake.md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
