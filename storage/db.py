@@ -157,7 +157,8 @@ def _rerun_on_conflict(operation: str, fn: Callable[P, R]) -> Callable[P, R]:
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
-                if not lake.is_conflict(exc) or attempt == LAKE_ATTEMPTS - 1:
+                # Only the lake writer's own error: the file's behaviour stays as it was.
+                if not isinstance(exc, lake.LakeConflictError) or attempt == LAKE_ATTEMPTS - 1:
                     raise
                 logger.info("%s: another lake writer committed first; running it again", operation)
                 lake.backoff(attempt)
@@ -185,7 +186,7 @@ def transient_db_error(exc: BaseException) -> bool:
 
     Out of memory is not one: retry_out_of_memory has already run the work with larger caps.
     """
-    return isinstance(exc, DatabaseLockedError | duckdb.IOException) or lake.is_conflict(exc)
+    return isinstance(exc, DatabaseLockedError | duckdb.IOException | lake.LakeConflictError)
 
 
 def lock_holder(exc: Exception) -> str:
