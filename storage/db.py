@@ -111,7 +111,8 @@ def memory_limit(read_only: bool = False) -> str:
 def raise_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
     """Give an open connection's database a bigger buffer pool (for work that holds more than
     a writer's default at once), unless $NEWSFLOW_DB_MEMORY sets the cap."""
-    if not settings().db_memory:
+    # A lake cursor shares its process's instance, whose cap is set once (lake.LAKE_MEMORY).
+    if not settings().db_memory and not lake.is_lake_con(con):
         con.execute(f"SET memory_limit = '{_boosted(limit)}'")
 
 
@@ -370,8 +371,18 @@ def connection(path: str | Path, *, read_only: bool = False,
     flock when its process dies, SIGKILL included.
     """
     if lake.is_lake(path):  # no file lock: DuckLake's snapshots and the commit token instead
-        with lake.cursor(str(path), data_path()) as cur:
-            yield cur
+        with lake.cursor(str(path), data_path(), settings().db_memory) as cur:
+            if not read_only:
+                yield cur
+                return
+            # A reader sees one snapshot, and whatever ad hoc SQL it runs is rolled back: a
+            # lake has no read-only open like the file's.
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            finally:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
         return
     path = Path(path)
     if read_only and not path.exists():

@@ -151,9 +151,10 @@ def close_all() -> None:
 
 
 @contextmanager
-def cursor(url: str, data_path: str | None) -> Iterator[duckdb.DuckDBPyConnection]:
+def cursor(url: str, data_path: str | None, memory: str | None = None
+           ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection of its own onto the process's lake instance, using the lake; closed on exit."""
-    cur = instance(url, data_path).cursor()
+    cur = instance(url, data_path, memory or LAKE_MEMORY).cursor()
     try:
         cur.execute(f"USE {ALIAS}")
         _lake_cons.add(id(cur))

@@ -34,7 +34,8 @@ def test_unset_or_blank_variables_leave_the_defaults() -> None:
 def test_every_variable_is_parsed_to_its_type() -> None:
     assert set(EVERY) == set(Settings.variables().values())
     assert Settings.from_env(EVERY) == Settings(
-        db="data/news.duckdb", data_path=Path("/shared/lake"), sources=Path("my-sources.toml"), db_memory="1.5 GiB",
+        db="data/news.duckdb", data_path=Path("/shared/lake"), sources=Path("my-sources.toml"),
+        db_memory="1.5 GiB",
         db_wait=2.5, writer_limit="newsflow-duckdb-writer", workers=3, task_runner="threads",
         dask_address="tcp://scheduler:8786", stock_trafilatura=True,
         allow_private_networks=(ipaddress.ip_network("10.0.0.0/8"),

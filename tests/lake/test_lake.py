@@ -247,3 +247,11 @@ def test_without_the_token_both_inserts_commit(lake_db: str) -> None:
         t.join(60)
     assert not errors, errors
     assert rows(lake_db, "SELECT count(*) FROM runs WHERE run_id = 'bare'") == [(2,)]
+
+
+def test_ad_hoc_sql_cannot_change_a_lake(lake_db: str, lake_env: dict[str, str]) -> None:
+    """Readers run in a transaction that is rolled back: `newsflow sql` writes nothing."""
+    with writer(lake_db) as con:
+        writes.start_run(con, "kept", "import-warc", {})
+    newsflow("sql", "DELETE FROM runs", "--db", lake_db, env=lake_env)
+    assert rows(lake_db, "SELECT run_id FROM runs") == [("kept",)]
