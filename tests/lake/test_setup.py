@@ -94,3 +94,38 @@ def test_on_conflict_on_a_lake_answers_as_on_the_file(tmp_path: Path,
         assert answers[1][1] == [(4,), (8,)]  # df added up once per round
     finally:
         lake.close_all()  # a local catalog file is one process's at a time
+
+
+@needs_packages
+def test_updates_without_returning_count_as_on_the_file(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """reset_failures and mark_dirty use UPDATE ... RETURNING on the file; the lake counts first."""
+    from newsflow.types import Failure
+    from storage import writes
+    from storage.boilerplate import mark_dirty
+
+    monkeypatch.setenv("NEWSFLOW_DATA_PATH", str(tmp_path / "data"))
+    failures = [Failure(url=f"https://a.example/{i}", source="a" if i % 2 else "b", stage="fetch",
+                        reason="http_500", status=500, transient=False) for i in range(5)]
+    answers = []
+    try:
+        for db in (str(tmp_path / "news.duckdb"), f"ducklake:{tmp_path / 'meta.ducklake'}"):
+            with writer(db) as con:
+                writes.record_failures(con, failures)
+                con.execute("INSERT INTO dedupe_articles VALUES ('x', 's', 'k', NULL, 'h', 1, "
+                            "now(), now(), FALSE), ('y', 's', 'k2', NULL, 'h2', 1, now(), now(), "
+                            "FALSE)")
+                con.execute("INSERT INTO dedupe_blocks VALUES ('s', 'b1', 'x'), ('s', 'b2', 'y')")
+            with writer(db) as con:
+                reset = writes.reset_failures(con, source="a")
+                dirty = mark_dirty(con, [("s", "b1")], batch=False)
+                again = mark_dirty(con, [("s", "b1")], batch=False)  # already dirty: none
+            with reader(db) as con:
+                state = con.execute("SELECT url, transient, attempts FROM failures ORDER BY url"
+                                    ).fetchall() + con.execute(
+                    "SELECT article_id, dirty FROM dedupe_articles ORDER BY 1").fetchall()
+            answers.append((reset, dirty, again, state))
+    finally:
+        lake.close_all()
+    assert answers[0] == answers[1]
+    assert answers[1][:3] == (2, 1, 0)
