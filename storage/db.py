@@ -427,6 +427,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply the migrations this database lacks; returns the versions applied."""
     on_lake = lake.is_lake_con(con)
     ddl = lake_sql if on_lake else (lambda sql: sql)
+    if on_lake:  # first: every migration transaction below updates the token
+        lake.create_token(con)
     con.execute(ddl("CREATE TABLE IF NOT EXISTS schema_migrations ("
                     "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
                     "applied_at TIMESTAMPTZ NOT NULL)"))
@@ -437,6 +439,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
+            # On a lake, another process may have applied it since `done` was read: look again
+            # in this transaction's snapshot; and two migrating at once conflict on the token.
+            if on_lake and _applied_meanwhile(con, m.version):
+                con.execute("ROLLBACK")
+                continue
             con.execute(ddl(m.sql))
             con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
                         [m.version, m.name, datetime.now(UTC)])
@@ -449,9 +456,15 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
                 con.execute("ROLLBACK")
             raise
         applied.append(m.version)
-    if on_lake:
-        lake.create_token(con)
     return applied
+
+
+def _applied_meanwhile(con: duckdb.DuckDBPyConnection, version: int) -> bool:
+    """Whether version is recorded in this transaction's snapshot (the token touched too)."""
+    lake.token_update(con)
+    row = con.execute("SELECT count(*) FROM schema_migrations WHERE version = ?",
+                      [version]).fetchone()
+    return bool(row and row[0])
 
 
 _migrated: set[tuple[int, str]] = set()  # (pid, lake URL) this process has migrated
@@ -468,8 +481,9 @@ def _migrate_lake(con: duckdb.DuckDBPyConnection, url: str) -> None:
             migrate(con)
             break
         except duckdb.Error as exc:
-            if attempt == LAKE_ATTEMPTS - 1 or not (lake.is_conflict(exc) or "already exists"
-                                                    in str(exc)):
+            racing = (lake.is_conflict(exc) or "already exists" in str(exc)
+                      or isinstance(exc, duckdb.CatalogException))
+            if attempt == LAKE_ATTEMPTS - 1 or not racing:
                 raise
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")

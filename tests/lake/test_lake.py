@@ -22,6 +22,7 @@ import pytest
 from flows.import_warc import import_warc
 from storage import lake, writes
 from storage.db import reader, retry_out_of_memory, writer
+from storage.schema import latest_version
 from tasks.warc import WarcResponse, write_warc
 
 pytestmark = pytest.mark.slow
@@ -255,3 +256,18 @@ def test_ad_hoc_sql_cannot_change_a_lake(lake_db: str, lake_env: dict[str, str])
         writes.start_run(con, "kept", "import-warc", {})
     newsflow("sql", "DELETE FROM runs", "--db", lake_db, env=lake_env)
     assert rows(lake_db, "SELECT run_id FROM runs") == [("kept",)]
+
+
+MIGRATE = ("import sys\nfrom storage.db import writer\n"
+           "with writer(sys.argv[1]):\n    pass\n")
+
+
+def test_processes_creating_one_lake_at_once_migrate_it_once(lake_db: str,
+                                                             lake_env: dict[str, str]) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", MIGRATE, lake_db], env=lake_env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    errs = [p.communicate(timeout=180)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, "\n".join(e[-1500:] for e in errs)
+    versions = [r[0] for r in rows(lake_db, "SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions == list(range(1, latest_version() + 1))  # each once
