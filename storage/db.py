@@ -119,7 +119,8 @@ def raise_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
 def retry_out_of_memory(operation: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a unit of work that opens its own connections (each writer is one transaction,
     rolled back on error): when DuckDB runs out of memory at its cap, log a warning naming the
-    operation and run it once more with every cap RETRY_FACTOR times larger."""
+    operation and run it once more with every cap RETRY_FACTOR times larger. On a lake, a
+    unit whose commit another writer won also runs again (_rerun_on_conflict)."""
     def wrap(fn: Callable[P, R]) -> Callable[P, R]:
         fn = _rerun_on_conflict(operation, fn)
 
