@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -14,7 +13,7 @@ from newsflow.dedupe.types import DedupeStats
 from newsflow.errors import InputFileError
 from newsflow.types import Registry
 from storage import dedupe as store
-from storage.db import db_path, reader
+from storage.db import db_exists, db_path, exclusive, reader
 from storage.reads import sources_match
 from tasks.dedupe import add_stats, batch_size_for, match_batch, prepare_batch, write_batch
 from tasks.dedupe_prepare import apply_keep_blocks
@@ -68,7 +67,7 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
     """Learn boilerplate, find and verify copies of the new articles, update stories."""
     logger = get_run_logger()
     dbp = str(db_path(db))
-    if not Path(dbp).is_file():
+    if not db_exists(dbp):
         raise InputFileError(dbp, "no such database (import or ingest something first)")
     registry = load_registry(sources_file)
     # Source kinds decide elections: keep the sources table in step. An import has just done
@@ -77,23 +76,26 @@ def dedupe(db: str | None = None, sources_file: str | None = None,
         register_sources(dbp, registry)
     patterns = pattern_lists(registry)
     keep = keep_lists(registry)
-    # The allow-lists may have changed since the last run: set aside what they now match and
-    # flag its pages, so the loop below cleans them again.
-    apply_keep_blocks(dbp, keep)
-    total = DedupeStats()
-    batches = 0
-    size = batch_size_for(dbp, batch_size)
-    # A read before each round: the round after the last batch found nothing to do in a writer
-    # transaction and a task run of its own.
-    while anything_to_dedupe(dbp):
-        prepared = prepare_batch(dbp, size, patterns, keep)
-        if not prepared.items:
-            break
-        # quote(): Prefect would otherwise walk every article, signature and edge of the
-        # batch looking for futures, on each task run.
-        matched = match_batch(dbp, unwalked(prepared))
-        add_stats(total, write_batch(dbp, unwalked(prepared), unwalked(matched)))
-        batches += 1
+    # On a lake, one dedupe at a time across every machine (each batch reads the stories
+    # the last one wrote); on a file this is a no-op.
+    with exclusive(dbp, "dedupe"):
+        # The allow-lists may have changed since the last run: set aside what they now match and
+        # flag its pages, so the loop below cleans them again.
+        apply_keep_blocks(dbp, keep)
+        total = DedupeStats()
+        batches = 0
+        size = batch_size_for(dbp, batch_size)
+        # A read before each round: the round after the last batch found nothing to do in a writer
+        # transaction and a task run of its own.
+        while anything_to_dedupe(dbp):
+            prepared = prepare_batch(dbp, size, patterns, keep)
+            if not prepared.items:
+                break
+            # quote(): Prefect would otherwise walk every article, signature and edge of the
+            # batch looking for futures, on each task run.
+            matched = match_batch(dbp, unwalked(prepared))
+            add_stats(total, write_batch(dbp, unwalked(prepared), unwalked(matched)))
+            batches += 1
     logger.info("dedupe: %d articles in %d batch(es), %d new stories, %d copies merged, "
                 "%d boilerplate blocks learned", total.articles_processed, batches,
                 total.new_stories, total.copies_merged, total.boilerplate_learned)

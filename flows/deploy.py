@@ -17,6 +17,8 @@ import yaml
 
 from newsflow.errors import NewsflowError
 from newsflow.settings import Settings, settings
+from storage.db import db_path
+from storage.lake import is_lake
 
 PROJECT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = PROJECT / "prefect.yaml"
@@ -114,6 +116,8 @@ def data_env(db: str | None, sources: str | None) -> dict[str, str]:
     env = {}
     for key, value in zip(DATA_ENV, (db or settings().db, sources or settings().sources), strict=True):
         env[key] = str(Path(value).resolve()) if value else ""
+    if is_lake(db or settings().db):  # a lake URL is no path; a local catalog file is made absolute
+        env[DATA_ENV[0]] = str(db_path(db))
     return env
 
 

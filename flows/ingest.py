@@ -67,15 +67,20 @@ def drop_known(con: duckdb.DuckDBPyConnection, results: list[DiscoveryResult]) -
             r.candidates = [c for c in r.candidates if c.url not in known]
 
 
-def record_discovery(con: duckdb.DuckDBPyConnection, run_id: str, results: list[DiscoveryResult],
-                     stats: RunStats) -> None:
-    """Count what discovery found and store its failures and exchanges."""
-    attempts: list[Exchange] = []
+def count_discovery(results: list[DiscoveryResult], stats: RunStats) -> None:
+    """Count what discovery found (once: outside the writer bodies, which may run again)."""
     for r in results:
         s = stats.of(r.source)
         s.discovered += len(r.candidates)
         s.not_modified += len(r.not_modified)
         stats.add_failures(r.failures)
+
+
+def record_discovery(con: duckdb.DuckDBPyConnection, run_id: str, results: list[DiscoveryResult]
+                     ) -> None:
+    """Store discovery's failures and exchanges."""
+    attempts: list[Exchange] = []
+    for r in results:
         attempts += [(u, r.source, "listing", "ok", 200, None, 1) for u in r.validators
                      if u not in r.not_modified]
         attempts += [(u, r.source, "listing", "not_modified", 304, None, 1) for u in r.not_modified]
@@ -85,13 +90,36 @@ def record_discovery(con: duckdb.DuckDBPyConnection, run_id: str, results: list[
     writes.record_attempts(con, run_id, attempts)
 
 
+# The flow's own writer bodies, each one transaction that may run again (on a DuckLake whose
+# commit another writer won, or out of memory).
+@retry_out_of_memory("open the ingest run")
+def begin_ingest(db: str, run_id: str, registry: Registry, sources: tuple[Source, ...],
+                 params: dict[str, Any]
+                 ) -> tuple[dict[str, tuple[str | None, str | None, str | None]], list[tuple[str, str]]]:
+    with guarded_writer(db) as con:
+        return open_run(con, run_id, registry, sources, params)
+
+
+@retry_out_of_memory("record discovery")
+def store_discovery(db: str, run_id: str, results: list[DiscoveryResult]) -> None:
+    with guarded_writer(db) as con:
+        drop_known(con, results)
+        record_discovery(con, run_id, results)
+
+
+@retry_out_of_memory("record fetch attempts")
+def store_attempts(db: str, run_id: str, log: list[Exchange]) -> None:
+    with guarded_writer(db) as con:
+        writes.record_attempts(con, run_id, log)
+
+
 @retry_out_of_memory("close the ingest run")
 def settle(db: str, run_id: str, results: list[DiscoveryResult], stats: RunStats, *,
            recorded: bool, check_dedupe: bool) -> tuple[dict[str, int], bool]:
     """The run's closing transaction: flagged sources' failing streaks, and whether to dedupe."""
     with guarded_writer(db) as con:
         if not recorded:
-            record_discovery(con, run_id, results, stats)
+            record_discovery(con, run_id, results)
         # Feed validators only once their articles are stored: a run killed mid-fetch must not
         # make the next run believe those feeds hold nothing new.
         writes.save_validators(con, {u: v for r in results for u, v in r.validators.items()})
@@ -135,9 +163,8 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     # Two writer transactions when no feed changed (before discovery and at the end), none held
     # across network I/O: each open costs a connect, a migration check and a close.
-    with guarded_writer(dbp) as con:
-        stored_validators, retries = open_run(
-            con, run_id, registry, sources, {"source": source, "sources": registry.path})
+    stored_validators, retries = begin_ingest(
+        dbp, run_id, registry, sources, {"source": source, "sources": registry.path})
     stats = RunStats()
     for s in sources:
         stats.of(s.name)
@@ -151,9 +178,8 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
         # leaves its feed exchanges; with nothing to fetch it joins the closing transaction.
         recorded = any(r.candidates for r in results) or bool(retries)
         if recorded:
-            with guarded_writer(dbp) as con:
-                drop_known(con, results)
-                record_discovery(con, run_id, results, stats)
+            store_discovery(dbp, run_id, results)
+            count_discovery(results, stats)
         candidates: list[Candidate] = [c for r in results for c in r.candidates]
         # Pages that failed transiently in an earlier run and are due again, even when no feed
         # lists them any more (feeds roll over faster than a backoff of hours).
@@ -170,8 +196,7 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
                 bar.advance(len(chunk))
                 fetched = fetch_batch([(c.url, c.source) for c in chunk], registry.fetch, sources)
                 pages, failures, log = split_fetched(fetched, stats, owner)
-                with guarded_writer(dbp) as con:
-                    writes.record_attempts(con, run_id, log)
+                store_attempts(dbp, run_id, log)
                 yield n, pages, failures
 
         # Batch k is stored once batch k+1 is fetched and submitted: fetching and storing
@@ -181,6 +206,8 @@ def ingest(source: str | None = None, sources_file: str | None = None, db: str |
                 ahead=1):
             stats.add_outcome(store_batch(dbp, pages, extracted, live=True,
                                           extra_failures=failures))
+    if not recorded:  # settle records it; counted here, once
+        count_discovery(results, stats)
     failing, dedupe = settle(dbp, run_id, results, stats, recorded=recorded,
                              check_dedupe=run_dedupe)
     publish(dbp, run_id, "ingest", stats, failing)

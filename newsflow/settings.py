@@ -97,7 +97,9 @@ def _var(name: str, parse: Callable[[str], Any], default: Any = None) -> Any:
 class Settings:
     """Every NEWSFLOW_* variable the product reads, typed; None means the built-in default."""
 
-    db: Path | None = _var("NEWSFLOW_DB", Path)
+    # A DuckDB file, or a DuckLake URL (`ducklake:postgres:dbname=...`, `ducklake:meta.ducklake`).
+    db: str | None = _var("NEWSFLOW_DB", str)
+    data_path: Path | None = _var("NEWSFLOW_DATA_PATH", Path)
     sources: Path | None = _var("NEWSFLOW_SOURCES", Path)
     db_memory: str | None = _var("NEWSFLOW_DB_MEMORY", _size)
     db_wait: float | None = _var("NEWSFLOW_DB_WAIT", _seconds)

@@ -1,12 +1,9 @@
 """Probe whether newsflow's schema and write patterns work on DuckLake; prints the facts.
 
-Run it with a Python that has duckdb==1.5.5 and the extension packages (not the project's venv,
-whose duckdb is newer than the packaged extensions):
+Run it with the project's venv (the dev and lake extras install duckdb==1.5.5 and the
+extension packages):
 
-    python3 -m venv /tmp/lake-venv
-    /tmp/lake-venv/bin/pip install duckdb==1.5.5 duckdb-extension-ducklake==1.5.5 \
-        duckdb-extension-postgres-scanner==1.5.5
-    /tmp/lake-venv/bin/python scripts/ducklake_probe.py
+    .venv/bin/python scripts/ducklake_probe.py
 
 It checks a local-file catalog, and a PostgreSQL catalog on a throwaway cluster when initdb is
 found (stopped and removed after). Nothing is fetched from the network. See

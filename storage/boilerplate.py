@@ -9,6 +9,7 @@ from datetime import datetime
 import duckdb
 import numpy as np
 
+from storage import lake
 from storage.batch import HEX, drop_temp, in_values, insert_rows, now, temp_table
 
 
@@ -85,8 +86,8 @@ def learn_blocks(con: duckdb.DuckDBPyConnection,
     temp_table(con, "_learned", {"site": sites, "block_hash": hashes,
                                  "sample": [x[:300] for x in samples]},
                {"pages": np.array(pages, dtype=np.int32)})
-    con.execute("INSERT INTO boilerplate_blocks SELECT site, block_hash, pages, "
-                "COALESCE(sample, ''), ? FROM _learned ON CONFLICT DO NOTHING", [now()])
+    lake.insert(con, "boilerplate_blocks", "SELECT site, block_hash, pages, "
+                "COALESCE(sample, ''), ? FROM _learned", [now()], "ON CONFLICT DO NOTHING")
     drop_temp(con, "_learned")
 
 
@@ -99,10 +100,15 @@ def mark_dirty(con: duckdb.DuckDBPyConnection, blocks: Sequence[tuple[str, str]]
     sites, hashes = (list(c) for c in zip(*blocks, strict=True))
     temp_table(con, "_dirty", {"site": sites, "block_hash": hashes})
     outside = "AND article_id NOT IN (SELECT article_id FROM _batch) " if batch else ""
-    rows = con.execute(
-        "UPDATE dedupe_articles SET dirty = TRUE WHERE NOT dirty AND article_id IN ("
-        "SELECT article_id FROM dedupe_blocks SEMI JOIN _dirty USING (site, block_hash)) "
-        f"{outside}RETURNING article_id").fetchall()
+    where = ("WHERE NOT dirty AND article_id IN (SELECT article_id FROM dedupe_blocks "
+             f"SEMI JOIN _dirty USING (site, block_hash)) {outside}")
+    if lake.is_lake_con(con):  # no RETURNING on a lake: count, then update (one transaction)
+        row = con.execute(f"SELECT count(*) FROM dedupe_articles {where}").fetchone()
+        con.execute(f"UPDATE dedupe_articles SET dirty = TRUE {where}")
+        drop_temp(con, "_dirty")
+        return int(row[0]) if row else 0
+    rows = con.execute(f"UPDATE dedupe_articles SET dirty = TRUE {where}RETURNING article_id"
+                       ).fetchall()
     drop_temp(con, "_dirty")
     return len(rows)
 
@@ -171,10 +177,10 @@ def set_aside(con: duckdb.DuckDBPyConnection, blocks: Sequence[tuple[str, str]],
         return 0
     sites, hashes = (list(c) for c in zip(*blocks, strict=True))
     temp_table(con, "_aside", {"site": sites, "block_hash": hashes})
-    con.execute("INSERT INTO boilerplate_kept SELECT site, block_hash, pages, sample, learned_at, "
-                "?, ? FROM boilerplate_blocks SEMI JOIN _aside USING (site, block_hash) "
-                "ON CONFLICT DO UPDATE SET reason = excluded.reason, kept_at = excluded.kept_at",
-                [reason, now()])
+    lake.insert(con, "boilerplate_kept", "SELECT site, block_hash, pages, sample, learned_at, "
+                "?, ? FROM boilerplate_blocks SEMI JOIN _aside USING (site, block_hash)",
+                [reason, now()],
+                "ON CONFLICT DO UPDATE SET reason = excluded.reason, kept_at = excluded.kept_at")
     con.execute("DELETE FROM boilerplate_blocks WHERE (site, block_hash) IN "
                 "(SELECT (site, block_hash) FROM _aside)")
     drop_temp(con, "_aside")

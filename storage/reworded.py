@@ -9,6 +9,7 @@ import duckdb
 import numpy as np
 
 from newsflow.dedupe.types import RewordedRows
+from storage import lake
 from storage.batch import drop_temp, in_values, insert_rows, temp_table
 
 
@@ -102,6 +103,9 @@ def replace_reworded(con: duckdb.DuckDBPyConnection, rows: RewordedRows) -> None
         con.execute("INSERT INTO reworded_links SELECT a, k FROM _links")
         drop_temp(con, "_links")
     if len(rows.df_terms):
-        insert_rows(con, "_df", {"term": rows.df_terms, "n": rows.df_add},
-                    "INSERT INTO reworded_df SELECT term, n FROM _df "
-                    "ON CONFLICT (term) DO UPDATE SET df = reworded_df.df + excluded.df")
+        con.register("_df", {"term": rows.df_terms, "n": rows.df_add})
+        try:
+            lake.insert(con, "reworded_df", "SELECT term, n FROM _df", None,
+                        "ON CONFLICT (term) DO UPDATE SET df = reworded_df.df + excluded.df")
+        finally:
+            con.unregister("_df")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -332,3 +333,30 @@ UPDATE dedupe_articles SET dirty = TRUE WHERE NOT dirty AND article_id IN (
 def latest_version() -> int:
     """The schema version a fully migrated database has."""
     return max(m.version for m in MIGRATIONS)
+
+
+# --- DuckLake: the same DDL without the constraints it lacks ------------------------------------
+
+_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+) \((.*?)\n\);", re.S)
+_TABLE_KEY = re.compile(r",\s*PRIMARY KEY\s*\(([^)]*)\)")
+_COLUMN_KEY = re.compile(r"^\s*(\w+)\s+[^,\n]*?\bPRIMARY KEY\b", re.M)
+
+
+def lake_sql(sql: str) -> str:
+    """A migration's SQL for DuckLake, which refuses PRIMARY KEY and UNIQUE: the one place they
+    are stripped (writes keep keys unique by MERGE / anti-joins on table_keys() instead)."""
+    sql = _TABLE_KEY.sub("", sql)
+    return re.sub(r"[ \t]+(PRIMARY KEY|UNIQUE)\b", "", sql)
+
+
+def table_keys(sql: str | None = None) -> dict[str, tuple[str, ...]]:
+    """Each table's primary key columns, as the migrations (or sql) declare them."""
+    keys: dict[str, tuple[str, ...]] = {}
+    text = sql if sql is not None else "\n".join(m.sql for m in MIGRATIONS)
+    for name, body in _TABLE.findall(text):
+        composite = _TABLE_KEY.search(body)
+        if composite:
+            keys[name] = tuple(c.strip() for c in composite[1].split(","))
+        elif column := _COLUMN_KEY.search(body):
+            keys[name] = (column[1],)
+    return keys

@@ -14,6 +14,7 @@ import zstandard
 
 from newsflow.publishers import same_publisher
 from newsflow.types import Article, Failure, RawPage, Registry, Source
+from storage import lake
 
 EXTRACTOR = "trafilatura"
 # HTTP attempts over all runs after which a transiently failing URL counts as permanently failed
@@ -42,8 +43,8 @@ def insert_values(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tup
     one = "(" + ", ".join("?" * len(rows[0])) + ")"
     for i in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[i:i + _INSERT_CHUNK]
-        con.execute(f"INSERT INTO {table} VALUES {', '.join([one] * len(chunk))} {conflict}",
-                    [v for row in chunk for v in row])
+        lake.insert(con, table, f"VALUES {', '.join([one] * len(chunk))}",
+                    [v for row in chunk for v in row], conflict)
 
 
 # The sources table's columns after name, as source_fields spells them (reads.sources_match
@@ -106,11 +107,11 @@ def skip_shutdown_checkpoint(con: duckdb.DuckDBPyConnection) -> None:
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow: str, params: dict[str, Any]) -> None:
     """Record a run; a re-run under the same id (a re-import) updates its row instead of adding one."""
-    con.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?, NULL) ON CONFLICT (run_id) DO UPDATE "
-        "SET started_at = excluded.started_at, finished_at = NULL, status = 'running'",
+    lake.insert(
+        con, "runs", "VALUES (?, ?, ?, NULL, 'running', ?, NULL)",
         [run_id, flow, now(), json.dumps(params, default=str)],
-    )
+        "ON CONFLICT (run_id) DO UPDATE "
+        "SET started_at = excluded.started_at, finished_at = NULL, status = 'running'")
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, stats: Any) -> None:
@@ -286,8 +287,13 @@ def reset_failures(con: duckdb.DuckDBPyConnection, source: str | None = None,
                    reason: str | None = None) -> int:
     """Make failed URLs (of a source, with a reason) due again: transient, due now, attempts
     counted afresh. Returns how many were reset."""
+    where = "WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR reason = $2)"
+    if lake.is_lake_con(con):  # no RETURNING on a lake: count, then update (one transaction)
+        row = con.execute(f"SELECT count(*) FROM failures {where}", [source, reason]).fetchone()
+        con.execute("UPDATE failures SET transient = TRUE, next_retry_at = $3, attempts = 0 "
+                    f"{where}", [source, reason, now()])
+        return int(row[0]) if row else 0
     rows = con.execute(
-        "UPDATE failures SET transient = TRUE, next_retry_at = $3, attempts = 0 "
-        "WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR reason = $2) RETURNING url",
-        [source, reason, now()]).fetchall()
+        f"UPDATE failures SET transient = TRUE, next_retry_at = $3, attempts = 0 {where} "
+        "RETURNING url", [source, reason, now()]).fetchall()
     return len(rows)

@@ -14,7 +14,7 @@ from newsflow.dedupe.types import PreparedBatch, WorkItem
 from storage import boilerplate as store_bp
 from storage import dedupe as store
 from storage.batch import batch_view
-from storage.db import READER_MEMORY, raise_memory, reader
+from storage.db import READER_MEMORY, raise_memory, reader, retry_out_of_memory
 from tasks import boilerplate as bp
 from tasks.store import guarded_writer
 
@@ -186,6 +186,7 @@ def _keep_changes(con: duckdb.DuckDBPyConnection, keep: dict[str, list[str]]
     return newly, stale
 
 
+@retry_out_of_memory("dedupe: apply the keep_blocks allow-lists")
 def apply_keep_blocks(db: str, keep: dict[str, list[str]]) -> int:
     """sync_keep_blocks in a writer transaction, only when the allow-lists changed anything
     (a read first: an unchanged registry costs no writer on every dedupe run)."""

@@ -15,6 +15,7 @@ from newsflow.settings import settings
 from newsflow.types import Article, Failure, RawPage, Registry
 from storage import writes
 from storage.db import retry_out_of_memory, writer
+from storage.lake import is_lake
 from tasks.retry import retry_if_transient
 
 
@@ -24,7 +25,7 @@ def guarded_writer(db: str) -> Iterator[duckdb.DuckDBPyConnection]:
     # Deployments set $NEWSFLOW_WRITER_LIMIT to the limit `newsflow deploy` created; strict=True
     # makes a missing limit an error instead of silently not locking (see docs/orchestration.md).
     limit = settings().writer_limit
-    if not limit:
+    if not limit or is_lake(db):  # a lake's writers need no turns: see storage.db.writer
         with writer(db) as con:
             yield con
         return

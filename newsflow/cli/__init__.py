@@ -6,6 +6,8 @@ The commands live in newsflow.cli.pipeline (those that run flows) and newsflow.c
 
 from __future__ import annotations
 
+import os
+
 from newsflow import runtime
 
 # First: the teardown skip must be the first exit handler registered, and Prefect's
@@ -22,6 +24,17 @@ from newsflow.errors import NewsflowError  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="newsflow: ingest news sources into DuckDB through Prefect flows.")
+
+
+@app.callback()
+def options(data_path: str | None = typer.Option(
+        None, "--data-path", help="Data path (a shared folder or object store URL) for a new "
+        "DuckLake catalog's Parquet files (default: $NEWSFLOW_DATA_PATH).")) -> None:
+    """newsflow: ingest news sources into DuckDB through Prefect flows."""
+    if data_path:  # the environment carries it to flows and subprocesses
+        os.environ["NEWSFLOW_DATA_PATH"] = data_path
+
+
 app.command()(pipeline.run)
 app.command("import-warc")(pipeline.import_warc_cmd)
 app.command()(database.sql)

@@ -15,7 +15,8 @@ out = Console()
 err = Console(stderr=True)
 
 DbOpt = Annotated[str | None, typer.Option(
-    "--db", help="DuckDB file (default: $NEWSFLOW_DB or news.duckdb).")]
+    "--db", help="DuckDB file, or a DuckLake URL such as 'ducklake:postgres:dbname=newsflow "
+    "host=...' (default: $NEWSFLOW_DB or news.duckdb).")]
 SourcesOpt = Annotated[str | None, typer.Option(
     "--sources", help="sources.toml (default: $NEWSFLOW_SOURCES or the bundled registry).")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")]
@@ -45,10 +46,10 @@ def existing_db(db: str | None) -> str:
     """The database path, migrated; a missing file is an error naming it."""
     from newsflow.errors import InputFileError
     from newsflow.runtime import check_db
-    from storage.db import db_path
+    from storage.db import db_exists, db_path
 
     path = db_path(db)
-    if not path.is_file():
+    if not db_exists(path):
         raise InputFileError(str(path), "no such database (import or ingest something first)")
     check_db(str(path))  # the kept-blocks table comes with a migration
     return str(path)

@@ -80,14 +80,14 @@ def stories(limit: Annotated[int, typer.Option("--limit", "-n", help="How many s
 def sources_cmd(sources: SourcesOpt = None, db: DbOpt = None, format: FormatOpt = "table") -> None:
     """List the registry's sources with each one's health (from the source_health view)."""
     from newsflow.config import load_registry
-    from storage.db import db_path, reader
+    from storage.db import db_exists, db_path, reader
     from storage.reads import HEALTH_COLUMNS, source_health
 
     check_format(format)
     registry = load_registry(sources)
     path = db_path(db)
     health: dict[str, tuple[Any, ...]] = {}
-    if path.exists():
+    if db_exists(path):
         with reader(path) as con:
             health = source_health(con)
     else:

@@ -63,16 +63,17 @@ def import_warc_cmd(files: Annotated[list[Path], typer.Argument(help="WARC files
 def demo(db: Annotated[str, typer.Option("--db", help="Where to build the demo database.")] = "demo.duckdb"
          ) -> None:
     """Import the bundled WARC of real news pages into a fresh database, then show what landed."""
-    from storage.db import reader
+    from storage.db import db_path, reader
     from storage.reads import table_counts
 
     # No database check: the file is rebuilt from scratch.
     runtime.preflight(db, check_database=False, warm=lambda: runtime.warm_import(None))
     from flows.import_warc import import_warc
 
-    path = Path(db)
-    for p in (path, path.with_name(path.name + ".wal")):
-        p.unlink(missing_ok=True)
+    path = db_path(db)
+    if isinstance(path, Path):  # a lake is not dropped: the import adds only what is missing
+        for p in (path, path.with_name(path.name + ".wal")):
+            p.unlink(missing_ok=True)
     warc = resources.files("newsflow").joinpath("data/demo.warc.gz")
     with resources.as_file(warc) as warc_path:
         # --copy-raw: the bundled WARC may be a temporary file (as_file), or move on upgrade.
@@ -112,9 +113,9 @@ def dedupe_cmd(db: DbOpt = None, sources: SourcesOpt = None) -> None:
     """Merge copies into stories: learn boilerplate, verify near-duplicates, elect originals."""
     from newsflow.config import load_registry
     from newsflow.errors import InputFileError
-    from storage.db import db_path
+    from storage.db import db_exists, db_path
 
-    if not db_path(db).is_file():
+    if not db_exists(db_path(db)):
         raise InputFileError(str(db_path(db)), "no such database (import or ingest something first)")
     load_registry(sources)  # a broken sources.toml fails here, before any flow starts
     runtime.preflight(db)

@@ -12,6 +12,7 @@ from newsflow.settings import Settings, settings
 
 EVERY = {
     "NEWSFLOW_DB": " data/news.duckdb ",
+    "NEWSFLOW_DATA_PATH": "/shared/lake",
     "NEWSFLOW_SOURCES": "my-sources.toml",
     "NEWSFLOW_DB_MEMORY": "1.5 GiB",
     "NEWSFLOW_DB_WAIT": "2.5",
@@ -33,7 +34,8 @@ def test_unset_or_blank_variables_leave_the_defaults() -> None:
 def test_every_variable_is_parsed_to_its_type() -> None:
     assert set(EVERY) == set(Settings.variables().values())
     assert Settings.from_env(EVERY) == Settings(
-        db=Path("data/news.duckdb"), sources=Path("my-sources.toml"), db_memory="1.5 GiB",
+        db="data/news.duckdb", data_path=Path("/shared/lake"), sources=Path("my-sources.toml"),
+        db_memory="1.5 GiB",
         db_wait=2.5, writer_limit="newsflow-duckdb-writer", workers=3, task_runner="threads",
         dask_address="tcp://scheduler:8786", stock_trafilatura=True,
         allow_private_networks=(ipaddress.ip_network("10.0.0.0/8"),
