@@ -14,7 +14,8 @@ from prefect.utilities.annotations import quote
 
 from newsflow.types import Failure, SourceStats
 from storage import writes
-from storage.db import reader, retry_out_of_memory
+from storage.db import reader
+from storage.memory import retry_out_of_memory
 from storage.reads import dedupe_pending, flagged_sources
 from tasks.store import BatchOutcome, guarded_writer
 

@@ -18,7 +18,8 @@ from newsflow.errors import ConfigError
 from newsflow.progress import Progress
 from newsflow.types import Candidate, Failure, RawPage, Registry, Source
 from storage import writes
-from storage.db import db_path, retry_out_of_memory
+from storage.db import db_path
+from storage.memory import retry_out_of_memory
 from storage.reads import dedupe_pending, due_retries, stored_urls, validators
 from tasks.discover import DiscoveryResult, discover_batch
 from tasks.extract_pool import extract_batch, extraction_pool

@@ -14,7 +14,8 @@ from newsflow.config import load_registry
 from newsflow.progress import Progress
 from newsflow.types import Article, Failure, RawPage
 from storage import writes
-from storage.db import db_path, reader, retry_out_of_memory
+from storage.db import db_path, reader
+from storage.memory import retry_out_of_memory
 from storage.reads import read_pages, stored_page_urls
 from tasks.extract_pool import default_workers, extract_batch, extraction_pool
 from tasks.store import guarded_writer

@@ -30,8 +30,8 @@ def insert_rows(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np
 
 
 # Strings travel to DuckDB packed into ONE parameter, split in SQL: DuckDB's Python client
-# converts a bound list value by value (~15 us each: it retries `import pandas` for every one),
-# and register() of an object array costs ~10 us a value, while one long string is one value.
+# converts a bound list value by value (it retries `import pandas` for every one), and
+# register() of an object array pays per value too, while one long string is one value.
 # Numbers travel as registered numpy arrays, which DuckDB scans in bulk.
 SEP = "\x1f"  # ASCII unit separator: never in ids, URL keys or hashes
 

@@ -54,7 +54,7 @@ def pending(con: duckdb.DuckDBPyConnection, limit: int, max_words: int | None = 
         "a.extracted_at, a.article_id IN (SELECT article_id FROM dedupe_articles) "
         f"FROM article_records a WHERE a.article_id IN {sub}", [param]).fetchall()
     # In the order of ids (fetch time, id) by Python: an ORDER BY made DuckDB hold the whole
-    # batch's texts at once in its buffer pool to sort them (out of memory under 64 MB).
+    # batch's texts at once in its buffer pool to sort them (out of memory at a writer's cap).
     at = {aid: n for n, aid in enumerate(ids)}
     rows.sort(key=lambda r: at[r[0]])
     return [PendingArticle(article_id=r[0], url=r[1], source=r[2], raw_text=r[3],
@@ -129,7 +129,7 @@ def replace_signatures(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any,
     con.execute("DELETE FROM dedupe_articles WHERE article_id IN (SELECT article_id FROM _batch)")
     con.execute("DELETE FROM lsh_bands WHERE article_id IN (SELECT article_id FROM _batch)")
     cols = list(zip(*rows, strict=True))
-    # Timestamps as epoch microseconds: a datetime object costs ~10 us to convert.
+    # Timestamps as epoch microseconds: converting datetime objects one by one is slow.
     micros = np.array([((t if t.tzinfo else t.replace(tzinfo=UTC)) - EPOCH) // MICRO
                        for t in cols[6]], dtype=np.int64)
     temp_table(con, "_sigs", {"article_id": cols[0], "site": cols[1], "url_key": cols[2],

@@ -238,10 +238,10 @@ FROM sources src
 LEFT JOIN summary su ON su.source = src.name
 LEFT JOIN streak st ON st.source = src.name;
 """),
-    # How a raw body is kept, in body_codec: 'zstd' (level 1: ~3x less CPU than gzip level 1
-    # in the flow process, which shares the cores with the extraction workers, and ~12%
-    # smaller), 'gzip' (rows stored before this migration), or 'warc': a WARC import leaves
-    # the body in the WARC, and warc_file / warc_offset say where (body is empty). Copying
+    # How a raw body is kept, in body_codec: 'zstd' (level 1: less CPU than gzip level 1 in
+    # the flow process, which shares the cores with the extraction workers, and smaller),
+    # 'gzip' (rows stored before this migration), or 'warc': a WARC import leaves the body in
+    # the WARC, and warc_file / warc_offset say where (body is empty). Copying
     # every body out of a WARC cost most of an import's writes and of the DB size.
     Migration(version=5, name="raw page storage", sql="""
 ALTER TABLE raw_pages RENAME COLUMN body_gz TO body;

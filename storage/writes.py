@@ -21,8 +21,8 @@ EXTRACTOR = "trafilatura"
 # (with the backoff below, about two weeks of daily retries).
 GIVE_UP_ATTEMPTS = 30
 # Raw pages are kept for re-extraction, not served, and compressed in the flow process, which
-# shares the cores with the extraction workers: zstd level 1 took 2.0 ms a page (190 KB average)
-# where gzip level 1 took 5.9 ms, for 12% fewer bytes (storage/reads.py reads both).
+# shares the cores with the extraction workers: zstd level 1 costs a third of gzip level 1's
+# CPU for fewer bytes (docs/performance.md; storage/reads.py reads both).
 ZSTD_LEVEL = 1
 BODY_CODEC = "zstd"
 # Rows per multi-row INSERT: ~20 columns each stays far below DuckDB's parameter limits.
@@ -36,7 +36,7 @@ def now() -> datetime:
 def insert_values(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]],
                   conflict: str) -> None:
     """INSERT rows as multi-row VALUES statements: executemany runs one statement per row and
-    cost ~2.5x the CPU for a batch of raw pages (bench/run.py). Within one statement a repeated
+    cost several times the CPU for a batch of raw pages. Within one statement a repeated
     key keeps its FIRST row, even with DO UPDATE: callers pass distinct keys where it matters."""
     if not rows:
         return
@@ -79,8 +79,8 @@ def upsert_sources(con: duckdb.DuckDBPyConnection, registry: Registry) -> None:
 
     Set-based: only new or changed sources are written, in two statements whatever their
     number. A per-row INSERT ... ON CONFLICT keeps a few hundred KB of transaction-local
-    blocks per statement until the commit, which ran a 64MB writer out of memory at about
-    150 sources; and the rows travel as one JSON string, since DuckDB's Python client
+    blocks per statement until the commit, which ran a writer out of memory on a registry of
+    a few hundred sources; and the rows travel as one JSON string, since DuckDB's Python client
     converts a list parameter value by value.
     """
     todo = changed_sources(con, registry)
@@ -129,7 +129,7 @@ def stored(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequenc
 def store_pages(con: duckdb.DuckDBPyConnection, pages: Sequence[RawPage]) -> None:
     """Keep each page's raw body compressed; the first stored body of a URL wins."""
     # New URLs are picked here, not by ON CONFLICT DO NOTHING: DuckDB's conflict check cost
-    # ~3 ms a row with these big rows, 7x the insert itself (bench/run.py writer figure).
+    # several times the insert itself with these big rows (docs/performance.md).
     # Writers hold the file alone, so nothing can insert between the SELECT and the INSERT.
     seen = stored(con, "raw_pages", "url", [p.url for p in pages])
     packer = zstandard.ZstdCompressor(level=ZSTD_LEVEL)  # not thread-safe: one per call

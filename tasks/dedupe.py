@@ -14,7 +14,8 @@ from newsflow.dedupe.types import DedupeStats, MatchedBatch, PreparedBatch
 from storage import dedupe as store
 from storage import reworded as store_rw
 from storage.batch import batch_view
-from storage.db import raise_memory, reader, retry_out_of_memory
+from storage.db import reader
+from storage.memory import raise_memory, retry_out_of_memory
 from tasks.dedupe_match import match
 from tasks.dedupe_prepare import DB_MEMORY, apply_keep_blocks, no_gc, prepare
 from tasks.retry import retry_if_transient

@@ -14,7 +14,8 @@ from newsflow.dedupe.types import PreparedBatch, WorkItem
 from storage import boilerplate as store_bp
 from storage import dedupe as store
 from storage.batch import batch_view
-from storage.db import READER_MEMORY, raise_memory, reader, retry_out_of_memory
+from storage.db import reader
+from storage.memory import READER_MEMORY, raise_memory, retry_out_of_memory
 from tasks import boilerplate as bp
 from tasks.store import guarded_writer
 

@@ -14,8 +14,9 @@ from prefect.cache_policies import NO_CACHE
 from newsflow.settings import settings
 from newsflow.types import Article, Failure, RawPage, Registry
 from storage import writes
-from storage.db import retry_out_of_memory, writer
+from storage.db import writer
 from storage.lake import is_lake
+from storage.memory import retry_out_of_memory
 from tasks.retry import retry_if_transient
 
 

@@ -38,7 +38,8 @@ def run_query(query: str, db: str | None) -> tuple[list[str], list[tuple[Any, ..
     """The columns and rows of a read-only query (retried once with more memory, as writes are)."""
     import duckdb
 
-    from storage.db import db_path, reader, retry_out_of_memory
+    from storage.db import db_path, reader
+    from storage.memory import retry_out_of_memory
 
     @retry_out_of_memory("newsflow sql")
     def run() -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -21,7 +21,8 @@ import pytest
 
 from flows.import_warc import import_warc
 from storage import lake, writes
-from storage.db import reader, retry_out_of_memory, writer
+from storage.db import reader, writer
+from storage.memory import retry_out_of_memory
 from storage.schema import latest_version
 from tasks.warc import WarcResponse, write_warc
 

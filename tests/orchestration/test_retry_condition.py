@@ -92,7 +92,7 @@ def test_what_a_retry_can_help(tmp_path: Path) -> None:
     assert retryable(DatabaseLockedError("news.duckdb", "duckdb, PID 1", 0.2))
     assert retryable(io_error.value)
     assert not retryable(catalog.value)
-    # Out of memory was retried once with larger caps already (storage.db.retry_out_of_memory).
+    # Out of memory was retried once with larger caps already (storage.memory.retry_out_of_memory).
     assert not retryable(duckdb.OutOfMemoryException("could not allocate"))
     assert not retryable(DatabaseMemoryError("store", "64MB", "could not allocate"))
     assert not retryable(NewsflowError("a bad sources.toml"))

@@ -12,7 +12,8 @@ import pytest
 from newsflow.errors import DatabaseMemoryError
 from newsflow.types import Failure, Registry, Source
 from storage import writes
-from storage.db import MEMORY_ENV, reader, retry_out_of_memory, writer
+from storage.db import reader, writer
+from storage.memory import MEMORY_ENV, retry_out_of_memory
 from storage.reads import sources_match
 
 

@@ -13,7 +13,8 @@ from newsflow.urls import article_id
 from storage import boilerplate as store_bp
 from storage import dedupe as store
 from storage import writes
-from storage.db import MEMORY_ENV, READER_MEMORY, WRITER_MEMORY, raise_memory, reader, writer
+from storage.db import reader, writer
+from storage.memory import MEMORY_ENV, READER_MEMORY, WRITER_MEMORY, raise_memory
 from storage.reads import sources_match
 
 WHEN = datetime(2024, 5, 1, 12, tzinfo=UTC)
