@@ -158,9 +158,16 @@ def check_db(db: str | None) -> None:
     """Open the database for writing once (a new one gets its schema): waits while another
     process holds the file, then raises DatabaseLockedError naming it."""
     from storage.db import db_path, writer
+    from storage.memory import retry_out_of_memory
 
-    with writer(db_path(db)):
-        pass
+    # A unit of work: on a lake, its (empty) writer transaction may lose the commit race to
+    # another process opening the same lake, and then runs again.
+    @retry_out_of_memory("open the database")
+    def open_once() -> None:
+        with writer(db_path(db)):
+            pass
+
+    open_once()
 
 
 def preflight(db: str | None, *, check_database: bool = True,

@@ -141,18 +141,24 @@ def boilerplate_forget(site: Annotated[str, typer.Argument(help="The site (sourc
     """Forget a learned block for good and re-clean the stored articles that held it."""
     from flows.dedupe import keep_lists, pattern_lists
     from newsflow.config import load_registry
+    from storage.memory import retry_out_of_memory
     from tasks.dedupe import run_all
     from tasks.dedupe_prepare import forget_block
     from tasks.store import guarded_writer
 
     registry = load_registry(sources)  # the re-cleaning applies the sources' patterns
     path = existing_db(db)
-    with guarded_writer(path) as con:
-        try:
-            flagged = forget_block(con, site, block.strip().lower())
-        except KeyError:
-            raise NewsflowError(f"{path}: site {site!r} has no learned block {block!r} (see "
-                                f"`newsflow boilerplate list {site}`)") from None
+
+    @retry_out_of_memory("forget a learned block")
+    def forget() -> int:
+        with guarded_writer(path) as con:
+            try:
+                return forget_block(con, site, block.strip().lower())
+            except KeyError:
+                raise NewsflowError(f"{path}: site {site!r} has no learned block {block!r} (see "
+                                    f"`newsflow boilerplate list {site}`)") from None
+
+    flagged = forget()
     # The dedupe, plainly: it re-cleans the flagged articles from raw_text and re-signs them.
     stats = run_all(path, patterns=pattern_lists(registry), keep=keep_lists(registry))
     out.print(f"forgot block {block} of {site}: {flagged} stored articles flagged, "
@@ -171,6 +177,7 @@ def failures_reset(
     from newsflow.reasons import Reason, is_reason
     from storage import writes
     from storage.db import db_path, reader, writer
+    from storage.memory import retry_out_of_memory
     from storage.reads import failure_labels
 
     if reason is not None and not is_reason(reason):
@@ -188,8 +195,13 @@ def failures_reset(
         known = ", ".join(sorted(reasons)) or "none"
         raise NewsflowError(f"--reason {reason!r}: no failure in {path} has this reason "
                             f"(recorded reasons: {known})")
-    with writer(path) as con:
-        n = writes.reset_failures(con, source, reason)
+
+    @retry_out_of_memory("reset failures")
+    def reset() -> int:
+        with writer(path) as con:
+            return writes.reset_failures(con, source, reason)
+
+    n = reset()
     what = " ".join(filter(None, [f"of source {source}" if source else "",
                                   f"with reason {reason}" if reason else ""]))
     out.print(f"{n} failed URL(s){' ' + what if what else ''} are due again: the next run "

@@ -259,8 +259,8 @@ def test_ad_hoc_sql_cannot_change_a_lake(lake_db: str, lake_env: dict[str, str])
     assert rows(lake_db, "SELECT run_id FROM runs") == [("kept",)]
 
 
-MIGRATE = ("import sys\nfrom storage.db import writer\n"
-           "with writer(sys.argv[1]):\n    pass\n")
+# What every CLI command does first: open the database once for writing (a new one migrates).
+MIGRATE = "import sys\nfrom newsflow.runtime import check_db\ncheck_db(sys.argv[1])\n"
 
 
 def test_processes_creating_one_lake_at_once_migrate_it_once(lake_db: str,
